@@ -1,0 +1,3 @@
+export default function Home() {
+  return <main><h1>OSByExample</h1></main>;
+}

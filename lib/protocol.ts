@@ -1,0 +1,276 @@
+/**
+ * The wire between browser and server, and the contract of the sandbox engine.
+ *
+ * Every message in both directions is defined here once, as a zod schema; TypeScript types are
+ * inferred from the schemas, so browser, server and sandbox cannot disagree about a field.
+ * This module must stay importable in the browser: zod only, no Node modules.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Limits a request may ask for. The engine clamps each to the operator's maxima
+// (see sandbox/limits.ts for the documented defaults).
+
+export const MAX_SOURCE_BYTES = 256 * 1024;
+export const MAX_FILES = 32;
+export const MAX_STDIN_BYTES = 1024 * 1024;
+export const MAX_ARGS = 64;
+
+export const LimitOverridesSchema = z
+  .object({
+    memoryMiB: z.number().int().positive(),
+    cpuSeconds: z.number().positive(),
+    wallSeconds: z.number().positive(),
+    processes: z.number().int().positive(),
+    outputBytes: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+export type LimitOverrides = z.infer<typeof LimitOverridesSchema>;
+
+/** Which limit stopped a run, if any. */
+export const LimitNameSchema = z.enum([
+  "memory",
+  "cpu",
+  "wall",
+  "processes",
+  "output",
+  "file-size",
+  "disk",
+]);
+export type LimitName = z.infer<typeof LimitNameSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Run requests
+
+/**
+ * A file name relative to the workspace: may contain subfolders (Rust modules), never an absolute
+ * path, `..`, empty segments or control characters.
+ */
+export const FileNameSchema = z
+  .string()
+  .min(1, "file name is empty")
+  .max(255, "file name is longer than 255 characters")
+  .refine((n) => !n.startsWith("/"), "file name must be relative, not absolute")
+  .refine((n) => !n.split("/").some((s) => s === ".." || s === "." || s === ""), {
+    message: "file name must not contain '..', '.' or empty path segments",
+  })
+  // eslint-disable-next-line no-control-regex
+  .refine((n) => !/[\u0000-\u001f\\]/.test(n), "file name contains a control character or backslash");
+
+export const SourceFileSchema = z.object({
+  name: FileNameSchema,
+  content: z.string(),
+});
+export type SourceFile = z.infer<typeof SourceFileSchema>;
+
+export const LanguageSchema = z.enum(["c", "rust"]);
+export type Language = z.infer<typeof LanguageSchema>;
+
+/** Compiler flags each language accepts; anything else is refused with a message naming it. */
+export const C_FLAGS: readonly RegExp[] = [
+  /^-O[0-3s]$/,
+  /^-std=(c|gnu)(89|90|99|11|17|18|2x|23)$/,
+  /^-W(all|extra|pedantic|error)$/,
+  /^-pedantic$/,
+  /^-pthread$/,
+  /^-lm$/,
+  /^-g$/,
+];
+export const RUST_FLAGS: readonly RegExp[] = [/^--edition=(2015|2018|2021|2024)$/, /^--(debug|release)$/];
+
+export function flagAllowed(language: Language, flag: string): boolean {
+  const allowed = language === "c" ? C_FLAGS : RUST_FLAGS;
+  return allowed.some((re) => re.test(flag));
+}
+
+const RunRequestFields = {
+  language: LanguageSchema,
+  files: z.array(SourceFileSchema).min(1, "no files").max(MAX_FILES, `more than ${MAX_FILES} files`),
+  flags: z.array(z.string().max(64)).max(32).default([]),
+  args: z.array(z.string().max(4096)).max(MAX_ARGS).default([]),
+  /** Given all at once before the program starts; interactive input uses stdin messages. */
+  stdin: z.string().max(MAX_STDIN_BYTES).optional(),
+  limits: LimitOverridesSchema.optional(),
+};
+
+/** Checks that need the whole request: flags against the language, duplicate names, total size. */
+function checkRunRequest(req: { language: Language; files: SourceFile[]; flags: string[] }, ctx: z.RefinementCtx): void {
+  for (const flag of req.flags) {
+    if (!flagAllowed(req.language, flag)) {
+      ctx.addIssue({ code: "custom", path: ["flags"], message: `flag not allowed for ${req.language}: ${flag}` });
+    }
+  }
+  const names = new Set<string>();
+  let bytes = 0;
+  for (const f of req.files) {
+    if (names.has(f.name)) ctx.addIssue({ code: "custom", path: ["files"], message: `duplicate file name: ${f.name}` });
+    names.add(f.name);
+    bytes += utf8Length(f.content);
+  }
+  if (bytes > MAX_SOURCE_BYTES) {
+    ctx.addIssue({ code: "custom", path: ["files"], params: { tooLarge: true }, message: `source is larger than ${MAX_SOURCE_BYTES / 1024} KiB` });
+  }
+}
+
+export const RunRequestSchema = z.object(RunRequestFields).strict().superRefine(checkRunRequest);
+export type RunRequest = z.infer<typeof RunRequestSchema>;
+export type RunRequestInput = z.input<typeof RunRequestSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Events of one run, in order:
+//   queued* → compiling → diagnostics? → compiled → running → (stdout|stderr|stats)* → exit
+// or, at any point, a single `error`. Exactly one `exit` or `error` ends every run.
+
+export const DiagnosticSchema = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  column: z.number().int(),
+  endLine: z.number().int().optional(),
+  endColumn: z.number().int().optional(),
+  severity: z.enum(["error", "warning", "note", "help"]),
+  code: z.string().optional(),
+  message: z.string(),
+});
+export type Diagnostic = z.infer<typeof DiagnosticSchema>;
+
+export const ToolchainSchema = z.object({ name: z.string(), version: z.string() });
+export type Toolchain = z.infer<typeof ToolchainSchema>;
+
+export const RunEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("queued"), position: z.number().int().nonnegative() }),
+  z.object({ type: z.literal("compiling"), toolchain: ToolchainSchema }),
+  z.object({
+    type: z.literal("diagnostics"),
+    items: z.array(DiagnosticSchema),
+    /** The compiler's human-readable text, with the user's file names. */
+    rendered: z.string(),
+  }),
+  z.object({
+    type: z.literal("compiled"),
+    ok: z.boolean(),
+    exitCode: z.number().int().nullable(),
+    timeMs: z.number(),
+    cached: z.boolean(),
+    /** Compiler output that is not a diagnostic (rare: linker messages and the like). */
+    stdout: z.string(),
+    stderr: z.string(),
+    /** Set when the compiler itself hit a limit. */
+    limit: LimitNameSchema.nullable(),
+  }),
+  z.object({ type: z.literal("running") }),
+  z.object({ type: z.literal("stdout"), data: z.string() }),
+  z.object({ type: z.literal("stderr"), data: z.string() }),
+  z.object({ type: z.literal("stats"), cpuMs: z.number(), memoryBytes: z.number() }),
+  z.object({
+    type: z.literal("exit"),
+    /** Which phase ended the run: "compile" when compilation failed and nothing ran. */
+    phase: z.enum(["compile", "run"]),
+    exitCode: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    wallMs: z.number(),
+    cpuMs: z.number(),
+    peakMemoryBytes: z.number(),
+    limit: LimitNameSchema.nullable(),
+    truncated: z.object({ stdout: z.boolean(), stderr: z.boolean() }),
+    /** The outcome in words, e.g. "killed: memory limit of 256 MiB exceeded". */
+    message: z.string(),
+  }),
+  z.object({
+    type: z.literal("error"),
+    code: z.enum(["busy", "invalid", "internal", "connection-lost", "killed"]),
+    message: z.string(),
+  }),
+]);
+export type RunEvent = z.infer<typeof RunEventSchema>;
+export type RunEventType = RunEvent["type"];
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket messages
+
+export const MAX_WS_MESSAGE_BYTES = 512 * 1024;
+export const RunIdSchema = z.string().min(1).max(64);
+
+/** `run` carries the request's fields beside its id: `{type: "run", id, language, files, ...}`. */
+export const RunMessageSchema = z
+  .object({ type: z.literal("run"), id: RunIdSchema, ...RunRequestFields })
+  .strict()
+  .superRefine(checkRunRequest);
+
+export const ClientMessageSchema = z.discriminatedUnion("type", [
+  RunMessageSchema,
+  z.object({ type: z.literal("stdin"), id: RunIdSchema, data: z.string().max(64 * 1024) }),
+  z.object({ type: z.literal("stdin-close"), id: RunIdSchema }),
+  z.object({ type: z.literal("kill"), id: RunIdSchema }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+export type ClientMessageInput = z.input<typeof ClientMessageSchema>;
+
+/** An engine event tagged with its run id: `{id, type: "stdout", data}`. */
+export const RunEventMessageSchema = z.intersection(z.object({ id: RunIdSchema }), RunEventSchema);
+export type RunEventMessage = z.infer<typeof RunEventMessageSchema>;
+
+export const ServerMessageSchema = z.union([
+  RunEventMessageSchema,
+  /** A message the server could not accept; `id` when it could be read. The connection lives on. */
+  z.object({ type: z.literal("protocol-error"), id: z.string().nullable(), message: z.string() }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP API: POST /api/run
+
+export const ApiRunRequestSchema = z
+  .object({
+    language: LanguageSchema,
+    files: z.array(SourceFileSchema).optional(),
+    /** Shorthand for a single main file. */
+    code: z.string().optional(),
+    stdin: z.string().max(MAX_STDIN_BYTES).optional(),
+    args: z.array(z.string()).optional(),
+    flags: z.array(z.string()).optional(),
+    limits: LimitOverridesSchema.optional(),
+  })
+  .strict()
+  .refine((r) => (r.files === undefined) !== (r.code === undefined), "give exactly one of 'files' or 'code'");
+export type ApiRunRequest = z.infer<typeof ApiRunRequestSchema>;
+
+export const MAIN_FILE: Record<Language, string> = { c: "main.c", rust: "main.rs" };
+
+export interface ApiRunResponse {
+  compile: {
+    ok: boolean;
+    exitCode: number | null;
+    stdout: string;
+    stderr: string;
+    diagnostics: Diagnostic[];
+    timeMs: number;
+    cached: boolean;
+  };
+  run: null | {
+    exitCode: number | null;
+    signal: string | null;
+    stdout: string;
+    stderr: string;
+    timeMs: number;
+    cpuMs: number;
+    peakMemoryBytes: number;
+    limit: LimitName | null;
+    truncated: { stdout: boolean; stderr: boolean };
+    message: string;
+  };
+  toolchain: Toolchain;
+}
+
+/** Turns a zod error into one line a person can act on: "files.0.name: file name must be relative". */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+const encoder = new TextEncoder();
+/** Byte length in UTF-8, in browser and Node alike. */
+export function utf8Length(text: string): number {
+  return encoder.encode(text).length;
+}

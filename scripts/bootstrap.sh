@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Everything `npm start` and `npm test` need before they run: system packages, then npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-system.sh
+
+# Install npm packages when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the system packages OSByExample needs from Debian's archive.
+# Idempotent: when everything is present it only runs dpkg-query and exits in well under a second.
+set -euo pipefail
+
+packages=(
+  gcc libc6-dev          # C toolchain for students' programs
+  rustc-web cargo-web    # Rust toolchain in /usr, reachable by the sandbox user (rustup's lives in /root)
+  rust-web-src           # Rust sources with vendored crates: offline -Z build-std for no_std kernels
+  bubblewrap             # the default sandbox driver
+  util-linux             # setpriv: drop to an unprivileged user before bwrap
+  qemu-system-x86        # boots the teaching kernel
+  chromium               # headless browser for the Playwright tests
+  fonts-dejavu-core fonts-liberation2  # readable text in screenshots and PDFs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  # "install ok installed" is the only state that means usable
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing system packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: these Debian packages are missing and installing them needs root:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Update the package lists only when they are missing or older than a day, to stay quick.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 -print -quit 2>/dev/null)" ]; then
+  apt-get update -qq
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: system packages installed"

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+import path from "node:path";
+
+export default defineConfig({
+  resolve: { alias: { "@": path.resolve(__dirname) } },
+  test: {
+    include: ["{lib,server,sandbox,scripts,test}/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // The sandbox tests share the machine's two cores and its cgroups: one file at a time.
+    fileParallelism: false,
+  },
+});
