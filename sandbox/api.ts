@@ -1,0 +1,36 @@
+/**
+ * The engine's contract: a run request in, events out through a sink.
+ * The server, the HTTP API, `npm run check` and the benches all use the engine through this alone.
+ */
+import type { RunEvent, RunRequest, Toolchain, Language } from "../lib/protocol";
+
+export type EventSink = (event: RunEvent) => void;
+
+export interface RunHandle {
+  /** Feeds the running program's stdin; ignored before the program runs or after it ends. */
+  writeStdin(data: string): void;
+  /** Sends end-of-file to the program's stdin. */
+  closeStdin(): void;
+  /** Stops the run wherever it is (queued, compiling, running); it still ends with one `exit` or `error` event. */
+  kill(): void;
+  /** Settles after the final event was emitted and every process, cgroup and temp dir of the run is gone. */
+  readonly done: Promise<void>;
+}
+
+export interface EngineHealth {
+  ready: boolean;
+  driver: string;
+  toolchains: Array<Toolchain & { language: Language; available: boolean; problem?: string }>;
+  running: number;
+  queued: number;
+  maxConcurrent: number;
+  maxQueue: number;
+}
+
+export interface Engine {
+  /** Starts (or queues) a run. The request must already be validated by RunRequestSchema. */
+  run(request: RunRequest, sink: EventSink): RunHandle;
+  health(): Promise<EngineHealth>;
+  /** Kills every run, waits for their cleanup, refuses new ones. */
+  shutdown(): Promise<void>;
+}
