@@ -5,12 +5,21 @@
 import http from "node:http";
 import { parse } from "node:url";
 import next from "next";
+import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
+import { createClientLimiter } from "./client-limits";
+import { createRunApi } from "./run-api";
+import { createRunSocket } from "./run-socket";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
   // Next reads CONTENT_DIR itself (lib/deck); make the resolved folder the one it sees.
   process.env.CONTENT_DIR = config.contentDir;
+
+  const engine = createEngine();
+  const limiter = createClientLimiter();
+  const runApi = createRunApi(engine, limiter);
+  const runSocket = createRunSocket(engine, limiter);
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });
   const handleNext = app.getRequestHandler();
@@ -18,6 +27,7 @@ async function main(): Promise<void> {
   const upgradeNext = app.getUpgradeHandler();
 
   const server = http.createServer((req, res) => {
+    if (runApi(req, res)) return;
     handleNext(req, res, parse(req.url ?? "/", true)).catch((err) => {
       console.error("request failed", err);
       if (!res.headersSent) res.writeHead(500).end("internal error");
@@ -25,23 +35,37 @@ async function main(): Promise<void> {
   });
 
   server.on("upgrade", (req, socket, head) => {
+    if (runSocket.handleUpgrade(req, socket, head)) return;
     // Next's own upgrades (hot reload in dev) go to Next.
     upgradeNext(req, socket, head);
   });
 
-  server.listen(config.port, config.host, () => {
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : config.port;
-    console.log(`OSByExample ready on http://${config.host}:${port} (${config.dev ? "development" : "production"}, content ${config.contentDir})`);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
   });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  console.log(
+    `OSByExample ready on http://${config.host}:${port} (${config.dev ? "development" : "production"}, content ${config.contentDir})`,
+  );
 
-  const shutdown = (signal: string) => {
-    console.log(`${signal}: shutting down`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping runs and closing connections`);
+    // Give cleanup a bound: a stuck close must not keep the process alive forever.
+    const forceExit = setTimeout(() => process.exit(1), 10_000);
+    forceExit.unref();
     server.close();
-    setTimeout(() => process.exit(0), 2000).unref();
+    server.closeAllConnections();
+    await runSocket.close();
+    await engine.shutdown();
+    process.exit(0);
   };
-  process.once("SIGINT", () => shutdown("SIGINT"));
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 main().catch((err) => {

@@ -1,0 +1,202 @@
+/**
+ * JSON API: POST /api/run answers when the run ends; GET /api/health reports readiness.
+ * Anything else under /api is left to Next.js route handlers.
+ */
+import type http from "node:http";
+import {
+  ApiRunRequestSchema,
+  MAIN_FILE,
+  MAX_SOURCE_BYTES,
+  RunRequestSchema,
+  describeZodError,
+  utf8Length,
+  type ApiRunResponse,
+  type RunEvent,
+  type RunRequest,
+} from "../lib/protocol";
+import type { Engine } from "../sandbox/api";
+import { clientAddress, type ClientLimiter } from "./client-limits";
+
+/** Sources up to 256 KiB, encoded as JSON, stay well under this; larger bodies are refused unread. */
+const MAX_BODY_BYTES = 4 * MAX_SOURCE_BYTES + 2 * 1024 * 1024;
+const BUSY_RETRY_AFTER_S = 5;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function createRunApi(engine: Engine, limiter: ClientLimiter) {
+  /** Handles the request if it is ours; returns false to pass it on. */
+  return function handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const { pathname } = new URL(req.url ?? "/", "http://localhost");
+    if (pathname === "/api/run") {
+      if (req.method !== "POST") {
+        sendJson(res, 405, { error: "use POST with a JSON body" }, { Allow: "POST" });
+      } else {
+        postRun(req, res).catch((err) => {
+          if (err instanceof HttpError) return sendJson(res, err.status, { error: err.message }, err.headers);
+          console.error("POST /api/run failed", err);
+          sendJson(res, 500, { error: "internal error" });
+        });
+      }
+      return true;
+    }
+    if (pathname === "/api/health") {
+      engine.health().then(
+        (health) => sendJson(res, health.ready ? 200 : 503, health),
+        (err) => sendJson(res, 503, { ready: false, error: String(err) }),
+      );
+      return true;
+    }
+    return false;
+  };
+
+  async function postRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const request = parseRunRequest(await readBody(req));
+    const refusal = limiter.takeRun(clientAddress(req));
+    if (refusal) throw new HttpError(429, refusal, { "Retry-After": "60" });
+
+    const events: RunEvent[] = [];
+    const handle = engine.run(request, (event) => events.push(event));
+    // A client that goes away does not need its run any more.
+    const onClose = () => {
+      if (!res.writableFinished) handle.kill();
+    };
+    res.on("close", onClose);
+    await handle.done;
+    res.off("close", onClose);
+    if (res.destroyed) return;
+
+    const error = events.find((e) => e.type === "error");
+    if (error?.type === "error") {
+      if (error.code === "busy") throw new HttpError(503, error.message, { "Retry-After": String(BUSY_RETRY_AFTER_S) });
+      throw new HttpError(error.code === "invalid" ? 400 : 500, error.message);
+    }
+    sendJson(res, 200, collectResponse(events));
+  }
+}
+
+/** Validates the body and turns `code` into the language's main file. */
+export function parseRunRequest(body: string): RunRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+  }
+  const api = ApiRunRequestSchema.safeParse(json);
+  if (!api.success) throw new HttpError(400, describeZodError(api.error));
+  const { code, files, ...rest } = api.data;
+  const sourceFiles = files ?? [{ name: MAIN_FILE[rest.language], content: code ?? "" }];
+  const bytes = sourceFiles.reduce((sum, f) => sum + utf8Length(f.content), 0);
+  if (bytes > MAX_SOURCE_BYTES) {
+    throw new HttpError(413, `source is ${Math.ceil(bytes / 1024)} KiB; at most ${MAX_SOURCE_BYTES / 1024} KiB is accepted`);
+  }
+  const parsed = RunRequestSchema.safeParse({ ...rest, files: sourceFiles });
+  if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
+  return parsed.data;
+}
+
+/** Folds a finished run's events into the HTTP answer. */
+export function collectResponse(events: RunEvent[]): ApiRunResponse {
+  const response: ApiRunResponse = {
+    compile: { ok: false, exitCode: null, stdout: "", stderr: "", diagnostics: [], timeMs: 0, cached: false },
+    run: null,
+    toolchain: { name: "", version: "" },
+  };
+  let stdout = "";
+  let stderr = "";
+  let ran = false;
+  for (const event of events) {
+    switch (event.type) {
+      case "compiling":
+        response.toolchain = event.toolchain;
+        break;
+      case "diagnostics":
+        response.compile.diagnostics.push(...event.items);
+        response.compile.stderr += event.rendered;
+        break;
+      case "compiled":
+        Object.assign(response.compile, {
+          ok: event.ok,
+          exitCode: event.exitCode,
+          timeMs: event.timeMs,
+          cached: event.cached,
+          stdout: response.compile.stdout + event.stdout,
+          stderr: response.compile.stderr + event.stderr,
+        });
+        break;
+      case "running":
+        ran = true;
+        break;
+      case "stdout":
+        stdout += event.data;
+        break;
+      case "stderr":
+        stderr += event.data;
+        break;
+      case "exit":
+        if (event.phase === "compile") {
+          // The compiler's own end (a limit, say) explains a failed compile.
+          if (!response.compile.stderr.includes(event.message)) response.compile.stderr += `${event.message}\n`;
+          break;
+        }
+        response.run = {
+          exitCode: event.exitCode,
+          signal: event.signal,
+          stdout,
+          stderr,
+          timeMs: event.wallMs,
+          cpuMs: event.cpuMs,
+          peakMemoryBytes: event.peakMemoryBytes,
+          limit: event.limit,
+          truncated: event.truncated,
+          message: event.message,
+        };
+        break;
+    }
+  }
+  if (!ran) response.run = null;
+  return response;
+}
+
+const tooLarge = () =>
+  new HttpError(413, `body is larger than ${MAX_BODY_BYTES / 1024} KiB`, { Connection: "close" });
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      return reject(tooLarge());
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        // Stop collecting; the answer closes the connection, so the rest is never read.
+        req.removeAllListeners("data");
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", ...headers });
+  res.end(text);
+}

@@ -1,0 +1,272 @@
+/**
+ * The wire against the real engine: WebSocket /ws and POST /api/run on a real HTTP server.
+ * Next.js is left out (it has its own tests); everything between socket and sandbox is real.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { ServerMessage, RunEventMessage } from "../../lib/protocol";
+import { createEngine } from "../../sandbox";
+import type { Engine } from "../../sandbox/api";
+import { createClientLimiter } from "../../server/client-limits";
+import { createRunApi } from "../../server/run-api";
+import { createRunSocket, type RunSocket } from "../../server/run-socket";
+
+let engine: Engine;
+let runSocket: RunSocket;
+let server: http.Server;
+let base: string;
+
+beforeAll(async () => {
+  engine = createEngine();
+  const limiter = createClientLimiter();
+  const api = createRunApi(engine, limiter);
+  runSocket = createRunSocket(engine, limiter);
+  server = http.createServer((req, res) => {
+    if (!api(req, res)) res.writeHead(404).end();
+  });
+  server.on("upgrade", (req, socket, head) => {
+    if (!runSocket.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await runSocket.close();
+  await engine.shutdown();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const HELLO_C = '#include <stdio.h>\nint main(void) { printf("hello from C\\n"); return 0; }\n';
+const ECHO_C = `#include <stdio.h>
+#include <ctype.h>
+int main(void) {
+  int c;
+  while ((c = getchar()) != EOF) putchar(toupper(c));
+  printf("[eof]\\n");
+  return 0;
+}
+`;
+
+/** A connected client that records every message and can wait for one. */
+async function connect() {
+  const ws = new WebSocket(`ws://${base}/ws`);
+  const messages: ServerMessage[] = [];
+  const waiters: Array<() => void> = [];
+  ws.on("message", (data) => {
+    messages.push(JSON.parse(data.toString()));
+    waiters.splice(0).forEach((w) => w());
+  });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const waitFor = async (predicate: (m: ServerMessage) => boolean, timeoutMs = 30_000): Promise<ServerMessage> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = messages.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(messages).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  };
+  const eventsOf = (id: string) =>
+    messages.filter((m): m is RunEventMessage => m.type !== "protocol-error" && (m as RunEventMessage).id === id);
+  const stdoutOf = (id: string) =>
+    eventsOf(id)
+      .map((m) => (m.type === "stdout" ? m.data : ""))
+      .join("");
+  const send = (message: unknown) => ws.send(typeof message === "string" ? message : JSON.stringify(message));
+  const isEnd = (id: string) => (m: ServerMessage) => "id" in m && m.id === id && (m.type === "exit" || m.type === "error");
+  return { ws, messages, waitFor, eventsOf, stdoutOf, send, isEnd };
+}
+
+describe("WebSocket /ws", () => {
+  it("streams a C run's events in order, tagged with the run id", async () => {
+    const client = await connect();
+    client.send({ type: "run", id: "r1", language: "c", files: [{ name: "main.c", content: HELLO_C }] });
+    const exit = await client.waitFor(client.isEnd("r1"));
+    expect(exit).toMatchObject({ id: "r1", type: "exit", phase: "run", exitCode: 0 });
+    const types = client.eventsOf("r1").map((m) => m.type);
+    expect(types).toContain("compiled");
+    expect(types.indexOf("running")).toBeGreaterThan(types.indexOf("compiled"));
+    expect(types.at(-1)).toBe("exit");
+    expect(client.stdoutOf("r1")).toBe("hello from C\n");
+    client.ws.close();
+  });
+
+  it("feeds stdin typed while the program runs, then end-of-file", async () => {
+    const client = await connect();
+    client.send({ type: "run", id: "echo", language: "c", files: [{ name: "main.c", content: ECHO_C }] });
+    await client.waitFor((m) => "id" in m && m.id === "echo" && m.type === "running");
+    client.send({ type: "stdin", id: "echo", data: "hello\n" });
+    await client.waitFor(() => client.stdoutOf("echo").includes("HELLO"));
+    client.send({ type: "stdin-close", id: "echo" });
+    const exit = await client.waitFor(client.isEnd("echo"));
+    expect(exit).toMatchObject({ type: "exit", exitCode: 0 });
+    expect(client.stdoutOf("echo")).toBe("HELLO\n[eof]\n");
+    client.ws.close();
+  });
+
+  it("answers malformed messages with a protocol error that says what is wrong, and lives on", async () => {
+    const client = await connect();
+    client.send("this is not json");
+    client.send({ type: "launch", id: "x" });
+    client.send({ type: "run", id: "bad", language: "cobol", files: [{ name: "main.c", content: "" }] });
+    client.send({ type: "run", id: "evil", language: "c", files: [{ name: "../../etc/x.c", content: "" }] });
+    client.send({ type: "run", id: "flag", language: "c", flags: ["-fplugin=/tmp/x.so"], files: [{ name: "main.c", content: "" }] });
+    client.send({ type: "stdin", id: "nobody", data: "x" });
+    client.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    await client.waitFor(() => client.messages.filter((m) => m.type === "protocol-error").length >= 7);
+    const errors = client.messages.filter((m) => m.type === "protocol-error").map((m) => m.message);
+    expect(errors[0]).toMatch(/not valid JSON/);
+    expect(errors[1]).toMatch(/invalid message/);
+    expect(errors.join("\n")).toMatch(/language/);
+    expect(errors.join("\n")).toMatch(/\.\./);
+    expect(errors.join("\n")).toMatch(/flag not allowed for c: -fplugin/);
+    expect(errors.join("\n")).toMatch(/no run with id 'nobody'/);
+    expect(errors.join("\n")).toMatch(/binary/);
+    // Still usable after all that.
+    client.send({ type: "run", id: "after", language: "c", files: [{ name: "main.c", content: HELLO_C }] });
+    expect(await client.waitFor(client.isEnd("after"))).toMatchObject({ type: "exit", exitCode: 0 });
+    client.ws.close();
+  });
+
+  it("kills a run on request and when the connection closes", async () => {
+    const client = await connect();
+    const spin = "int main(void) { for (;;) {} }\n";
+    client.send({ type: "run", id: "k", language: "c", files: [{ name: "main.c", content: spin }] });
+    await client.waitFor((m) => "id" in m && m.id === "k" && m.type === "running");
+    client.send({ type: "kill", id: "k" });
+    const end = await client.waitFor(client.isEnd("k"));
+    expect(JSON.stringify(end)).toMatch(/kill|stop/i);
+
+    client.send({ type: "run", id: "orphan", language: "c", files: [{ name: "main.c", content: spin }] });
+    await client.waitFor((m) => "id" in m && m.id === "orphan" && m.type === "running");
+    client.ws.close();
+    // The engine ends the orphaned run well before its 10 s wall limit.
+    const deadline = Date.now() + 8_000;
+    while ((await engine.health()).running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await engine.health()).running).toBe(0);
+  });
+
+  it("refuses a second run with an id that is still going", async () => {
+    const client = await connect();
+    const spin = "int main(void) { for (;;) {} }\n";
+    client.send({ type: "run", id: "dup", language: "c", files: [{ name: "main.c", content: spin }] });
+    client.send({ type: "run", id: "dup", language: "c", files: [{ name: "main.c", content: HELLO_C }] });
+    const err = await client.waitFor((m) => m.type === "protocol-error");
+    expect(err).toMatchObject({ id: "dup", message: expect.stringMatching(/already going/) });
+    client.send({ type: "kill", id: "dup" });
+    await client.waitFor(client.isEnd("dup"));
+    client.ws.close();
+  });
+});
+
+describe("POST /api/run", () => {
+  const post = (body: string | object, headers: Record<string, string> = {}) =>
+    fetch(`http://${base}/api/run`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+
+  it("runs `code` as the main file and answers with compile, run and toolchain", async () => {
+    const res = await post({ language: "c", code: HELLO_C });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.compile).toMatchObject({ ok: true, exitCode: 0, diagnostics: [] });
+    expect(body.run).toMatchObject({ exitCode: 0, signal: null, stdout: "hello from C\n", limit: null });
+    expect(body.toolchain.name).toMatch(/gcc/i);
+    expect(body.toolchain.version).toMatch(/\d+\.\d+/);
+  });
+
+  it("runs Rust with stdin and args", async () => {
+    const code = `use std::io::Read;
+fn main() {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).unwrap();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    println!("{} | {}", input.trim(), args.join(","));
+}
+`;
+    const res = await post({ language: "rust", code, stdin: "from stdin\n", args: ["a", "b c"] });
+    const body = await res.json();
+    expect(body.run.stdout).toBe("from stdin | a,b c\n");
+    expect(body.toolchain.name).toMatch(/rustc/);
+  });
+
+  it("reports a compile error with structured diagnostics and no run", async () => {
+    const res = await post({ language: "c", files: [{ name: "main.c", content: "int main(void) {\n  return x;\n}\n" }] });
+    const body = await res.json();
+    expect(res.status).toBe(200);
+    expect(body.compile.ok).toBe(false);
+    expect(body.run).toBeNull();
+    expect(body.compile.diagnostics).toContainEqual(
+      expect.objectContaining({ file: "main.c", line: 2, severity: "error" }),
+    );
+    expect(body.compile.stderr).toMatch(/main\.c:2/);
+  });
+
+  it("refuses malformed requests with 400 and says why", async () => {
+    for (const [body, pattern] of [
+      ["{not json", /not valid JSON/],
+      [{ language: "c" }, /exactly one of 'files' or 'code'/],
+      [{ language: "fortran", code: "x" }, /language/],
+      [{ language: "c", code: "x", flags: ["-o/etc/passwd"] }, /flag not allowed/],
+      [{ language: "c", files: [{ name: "/etc/passwd", content: "" }] }, /relative/],
+      [{ language: "c", code: "x", surprise: 1 }, /surprise|unrecognized/i],
+    ] as const) {
+      const res = await post(body as object | string);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((await res.json()).error).toMatch(pattern);
+    }
+  });
+
+  it("refuses a source over 256 KiB with 413", async () => {
+    const res = await post({ language: "c", code: "x".repeat(300 * 1024) });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error).toMatch(/256 KiB/);
+  });
+
+  it("answers GET /api/health with readiness and toolchains", async () => {
+    const res = await fetch(`http://${base}/api/health`);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.ready).toBe(true);
+    const languages = body.toolchains.map((t: { language: string }) => t.language);
+    expect(languages).toEqual(expect.arrayContaining(["c", "rust"]));
+  });
+});
+
+describe("a busy engine", () => {
+  it("answers 503 with Retry-After when the queue is full", async () => {
+    const tiny = createEngine({ maxConcurrent: 1, maxQueue: 0 });
+    const limiter = createClientLimiter();
+    const api = createRunApi(tiny, limiter);
+    const busyServer = http.createServer((req, res) => void api(req, res));
+    await new Promise<void>((resolve) => busyServer.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(busyServer.address() as AddressInfo).port}/api/run`;
+    try {
+      const sleeper = fetch(url, {
+        method: "POST",
+        body: JSON.stringify({ language: "c", code: "#include <unistd.h>\nint main(void){ sleep(3); return 0; }\n" }),
+      });
+      // Wait until the first run holds the only slot.
+      while ((await tiny.health()).running === 0) await new Promise((r) => setTimeout(r, 50));
+      const res = await fetch(url, { method: "POST", body: JSON.stringify({ language: "c", code: HELLO_C }) });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect((await res.json()).error).toMatch(/busy/i);
+      expect((await sleeper).status).toBe(200);
+    } finally {
+      await tiny.shutdown();
+      await new Promise((resolve) => busyServer.close(resolve));
+    }
+  });
+});
