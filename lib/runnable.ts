@@ -1,0 +1,146 @@
+/**
+ * A runnable example on a slide, as the deck loader describes it and the browser and
+ * `npm run check` consume it. Browser-safe: zod only.
+ */
+import { z } from "zod";
+import { FileNameSchema, LanguageSchema, type Language } from "./protocol";
+
+export const RunnableFileSchema = z.object({
+  name: FileNameSchema,
+  /** The source as the author wrote it, hidden-line markers included. */
+  source: z.string(),
+  /** Shown in the editor (false: compiled along, e.g. a header the slide does not show). */
+  visible: z.boolean(),
+});
+export type RunnableFile = z.infer<typeof RunnableFileSchema>;
+
+export const ExpectationSchema = z.discriminatedUnion("kind", [
+  /** stdout must equal this (trailing whitespace of each line and of the whole ignored). */
+  z.object({ kind: z.literal("exact"), text: z.string() }),
+  /** stdout must match this pattern, line by line; see matchesPattern. */
+  z.object({ kind: z.literal("pattern"), text: z.string() }),
+  /** Compilation must fail; optionally a diagnostic's message must contain this text. */
+  z.object({ kind: z.literal("compile-error"), text: z.string().optional() }),
+]);
+export type Expectation = z.infer<typeof ExpectationSchema>;
+
+export const RunnableBlockSchema = z.object({
+  /** Stable within the deck: the block's id attribute, or its position ("run-3"). */
+  id: z.string(),
+  language: LanguageSchema,
+  /** The file the editor shows first and the one edits go to. */
+  mainFile: z.string(),
+  files: z.array(RunnableFileSchema).min(1),
+  flags: z.array(z.string()).default([]),
+  args: z.array(z.string()).default([]),
+  stdin: z.string().optional(),
+  expected: ExpectationSchema.optional(),
+  /** Editor height in lines; the runner fits the slide when absent. */
+  lines: z.number().int().positive().optional(),
+  readOnly: z.boolean().default(false),
+  /** Where the block stands, for messages: deck file and line. */
+  source: z.object({ file: z.string(), line: z.number().int() }),
+});
+export type RunnableBlock = z.infer<typeof RunnableBlockSchema>;
+
+/**
+ * Hidden lines: compiled but not shown until the reader asks.
+ * Rust follows rustdoc: a line `# code` (or a lone `#`) is hidden; `##` stands for a literal `#`.
+ * C uses `~ code` (or a lone `~`): no C line starts with a tilde and a space in practice.
+ */
+export const HIDDEN_MARKER: Record<Language, string> = { rust: "#", c: "~" };
+
+export interface SplitSource {
+  /** The code as compiled: markers removed. */
+  code: string;
+  /** 0-based line numbers of the hidden lines. */
+  hiddenLines: number[];
+}
+
+export function splitHiddenLines(source: string, language: Language): SplitSource {
+  const marker = HIDDEN_MARKER[language];
+  const hiddenLines: number[] = [];
+  const lines = source.split("\n").map((line, row) => {
+    const trimmed = line.trimStart();
+    const indent = line.slice(0, line.length - trimmed.length);
+    if (language === "rust" && trimmed.startsWith("##")) return indent + trimmed.slice(1);
+    if (trimmed === marker) {
+      hiddenLines.push(row);
+      return "";
+    }
+    if (trimmed.startsWith(`${marker} `)) {
+      hiddenLines.push(row);
+      return indent + trimmed.slice(2);
+    }
+    return line;
+  });
+  return { code: lines.join("\n"), hiddenLines };
+}
+
+/** Groups sorted row numbers into [first, last] runs, for folding them away in an editor. */
+export function lineRuns(rows: number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const row of [...rows].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && row === last[1] + 1) last[1] = row;
+    else runs.push([row, row]);
+  }
+  return runs;
+}
+
+/** Compares program output with an expectation; returns null when it holds, else why not. */
+export function checkOutput(expected: Expectation, stdout: string): string | null {
+  const normalise = (text: string) =>
+    text
+      .split("\n")
+      .map((l) => l.trimEnd())
+      .join("\n")
+      .trimEnd();
+  const actual = normalise(stdout);
+  if (expected.kind === "exact") {
+    return actual === normalise(expected.text) ? null : "output differs from the expected output";
+  }
+  if (expected.kind === "pattern") {
+    return matchesPattern(normalise(expected.text), actual) ? null : "output does not match the expected pattern";
+  }
+  return "expected a compile error, but the program compiled";
+}
+
+/**
+ * The pattern form for nondeterministic output, line by line:
+ *   `...`         on a line of its own: any number of lines (also none)
+ *   `{{ANY}}`     within a line: any text
+ *   `{{NUM}}`     within a line: an integer
+ *   `{{SORTED}}`  as the first line: compare the remaining lines as a multiset (any order)
+ * Every other character matches itself.
+ */
+export function matchesPattern(pattern: string, actual: string): boolean {
+  let patternLines = pattern.split("\n");
+  let actualLines = actual.split("\n");
+  if (patternLines[0]?.trim() === "{{SORTED}}") {
+    patternLines = patternLines.slice(1).sort();
+    actualLines = [...actualLines].sort();
+    // In any-order mode every line must find its partner; `...` makes no sense here.
+    if (patternLines.length !== actualLines.length) return false;
+    const used = new Set<number>();
+    return patternLines.every((p) => {
+      const re = lineRegExp(p);
+      const index = actualLines.findIndex((a, i) => !used.has(i) && re.test(a));
+      if (index < 0) return false;
+      used.add(index);
+      return true;
+    });
+  }
+  const body = patternLines
+    .map((p) => (p.trim() === "..." ? "(?:[^\\n]*\\n)*?" : `${lineRegExp(p).source.slice(1, -1)}\\n`))
+    .join("");
+  return new RegExp(`^${body}$`).test(`${actualLines.join("\n")}\n`);
+}
+
+function lineRegExp(patternLine: string): RegExp {
+  const escaped = patternLine
+    .split(/(\{\{ANY\}\}|\{\{NUM\}\})/)
+    .map((part) => (part === "{{ANY}}" ? "[^\\n]*" : part === "{{NUM}}" ? "-?\\d+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${escaped}$`);
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { checkOutput, lineRuns, matchesPattern, splitHiddenLines } from "../../lib/runnable";
+
+describe("hidden lines", () => {
+  it("follows rustdoc for Rust: '# ' hides, '##' is a literal '#'", () => {
+    const src = "# use std::io;\n#\nfn main() {\n    ##[derive(Debug)] struct S;\n    # let hidden = 1;\n}";
+    const { code, hiddenLines } = splitHiddenLines(src, "rust");
+    expect(code).toBe("use std::io;\n\nfn main() {\n    #[derive(Debug)] struct S;\n    let hidden = 1;\n}");
+    expect(hiddenLines).toEqual([0, 1, 4]);
+  });
+
+  it("uses '~ ' for C and leaves preprocessor lines alone", () => {
+    const { code, hiddenLines } = splitHiddenLines("~ #include <stdio.h>\n# include <stdlib.h>\nint x = ~0;\n", "c");
+    expect(code).toBe("#include <stdio.h>\n# include <stdlib.h>\nint x = ~0;\n");
+    expect(hiddenLines).toEqual([0]);
+  });
+
+  it("groups rows into runs", () => {
+    expect(lineRuns([5, 0, 1, 2, 7, 6])).toEqual([
+      [0, 2],
+      [5, 7],
+    ]);
+  });
+});
+
+describe("expected output", () => {
+  it("compares exactly, ignoring trailing whitespace", () => {
+    expect(checkOutput({ kind: "exact", text: "a\nb\n" }, "a  \nb")).toBeNull();
+    expect(checkOutput({ kind: "exact", text: "a\nb" }, "a\nc")).toMatch(/differs/);
+  });
+
+  it("matches patterns with placeholders, gaps and any order", () => {
+    expect(matchesPattern("pid {{NUM}} says {{ANY}}", "pid 42 says hi there")).toBe(true);
+    expect(matchesPattern("pid {{NUM}}", "pid x")).toBe(false);
+    expect(matchesPattern("start\n...\nend", "start\n1\n2\nend")).toBe(true);
+    expect(matchesPattern("start\n...\nend", "start\nend")).toBe(true);
+    expect(matchesPattern("start\n...\nend", "start\n1")).toBe(false);
+    expect(matchesPattern("{{SORTED}}\nthread 1\nthread 2", "thread 2\nthread 1")).toBe(true);
+    expect(matchesPattern("{{SORTED}}\nthread 1\nthread 2", "thread 2\nthread 2")).toBe(false);
+    expect(matchesPattern("a.b (c)", "a.b (c)")).toBe(true);
+    expect(matchesPattern("a.b", "axb")).toBe(false);
+  });
+});
