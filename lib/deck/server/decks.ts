@@ -1,0 +1,132 @@
+/**
+ * NODE ONLY. The course: the decks in CONTENT_DIR, loaded through a content-addressed cache.
+ *
+ * Every call re-walks the deck folder (readdir + stat, cheap), so edits are picked up in production too;
+ * Asciidoctor only runs when the bytes of some file in the folder changed.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { DECK_NAME, type Deck, type DeckSummary } from "../types";
+import { convertDeck, INDEX_FILE, problemAt, type ConvertedDeck } from "./convert";
+import type { DeckExtension } from "./extensions";
+import { contentHash, listDeckFiles, statKey } from "./fingerprint";
+
+/** The content folder: `CONTENT_DIR` (server/index.ts makes it absolute), default `./content`. */
+export function contentDir(): string {
+  return path.resolve(process.env.CONTENT_DIR ?? "content");
+}
+
+interface CacheState {
+  /** deck folder → last stat key and the content hash it had */
+  stats: Map<string, { key: string; hash: string }>;
+  /** content hash → converted deck (insertion order = age; bounded) */
+  decks: Map<string, ConvertedDeck>;
+}
+const CACHE = Symbol.for("osbyexample.deck.cache");
+const MAX_CACHED = 200;
+
+function cache(): CacheState {
+  const g = globalThis as { [CACHE]?: CacheState };
+  return (g[CACHE] ??= { stats: new Map(), decks: new Map() });
+}
+
+/** Forget everything (tests). */
+export function clearDeckCache(): void {
+  const c = cache();
+  c.stats.clear();
+  c.decks.clear();
+}
+
+export interface LoadOptions {
+  contentDir?: string;
+  extensions?: DeckExtension[];
+}
+
+/** Deck folder names in the content folder, sorted (prefix them with numbers to order a course). */
+export async function listDeckNames(dir: string = contentDir()): Promise<string[]> {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const names: string[] = [];
+  for (const e of entries) {
+    if (!DECK_NAME.test(e.name) || e.name === "node_modules") continue;
+    if (e.isDirectory()) names.push(e.name);
+    else if (e.isSymbolicLink()) {
+      const st = await fs.stat(path.join(dir, e.name)).catch(() => null);
+      if (st?.isDirectory()) names.push(e.name);
+    }
+  }
+  return names.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+}
+
+/** Absolute folder of a deck, or null when the name is not a deck folder of the content folder. */
+export async function deckDir(name: string, dir: string = contentDir()): Promise<string | null> {
+  if (!DECK_NAME.test(name)) return null;
+  const abs = path.join(dir, name);
+  const st = await fs.stat(abs).catch(() => null);
+  return st?.isDirectory() ? abs : null;
+}
+
+/**
+ * Load one deck by folder name: converted HTML, reveal options, metadata and problems.
+ * Returns null when there is no such folder (→ 404). A broken deck is returned with `problems`.
+ */
+export async function loadDeck(name: string, opts: LoadOptions = {}): Promise<Deck | null> {
+  const root = opts.contentDir ?? contentDir();
+  const dir = await deckDir(name, root);
+  if (!dir) return null;
+  return loadDeckFolder(name, dir, root, opts.extensions);
+}
+
+/** Load a deck from an explicit folder (used by `npm run check` for paths given on the command line). */
+export async function loadDeckFolder(name: string, dir: string, root: string, extensions?: DeckExtension[]): Promise<Deck> {
+  const c = cache();
+  try {
+    const files = await listDeckFiles(dir);
+    const key = statKey(files);
+    const known = c.stats.get(dir);
+    const hash = known && known.key === key ? known.hash : await contentHash(dir, files, `${name}\0${root}\0`);
+    c.stats.set(dir, { key, hash });
+    let converted = extensions ? undefined : c.decks.get(hash);
+    if (!converted) {
+      converted = await convertDeck({ name, dir, contentDir: root, extensions });
+      if (!extensions) {
+        c.decks.set(hash, converted);
+        while (c.decks.size > MAX_CACHED) c.decks.delete(c.decks.keys().next().value!);
+      }
+    } else {
+      // refresh its age
+      c.decks.delete(hash);
+      c.decks.set(hash, converted);
+    }
+    return { ...converted, contentHash: hash };
+  } catch (err) {
+    // Not expected (convertDeck reports instead of throwing), but one deck must never take the site down.
+    return {
+      name,
+      title: name,
+      slideCount: 0,
+      problems: [problemAt(root, path.join(dir, INDEX_FILE), `cannot load deck: ${(err as Error).message ?? err}`)],
+      slidesHtml: "",
+      reveal: {},
+      contentHash: "",
+    };
+  }
+}
+
+/** Every deck of the course with what the index shows; broken decks included, with their problems. */
+export async function listDecks(opts: LoadOptions = {}): Promise<DeckSummary[]> {
+  const root = opts.contentDir ?? contentDir();
+  const names = await listDeckNames(root);
+  const out: DeckSummary[] = [];
+  for (const name of names) {
+    const deck = await loadDeck(name, { ...opts, contentDir: root });
+    if (!deck) continue; // vanished between readdir and load
+    const { slidesHtml: _html, reveal: _reveal, contentHash: _hash, ...summary } = deck;
+    out.push(summary);
+  }
+  return out;
+}
