@@ -1,0 +1,321 @@
+"use client";
+/**
+ * A runnable example: an ACE editor per visible file, Run/Stop/Reset, a console that streams
+ * stdout and stderr, an input line for stdin, and a status line with the run's progress.
+ */
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Diagnostic, RunEvent } from "../../lib/protocol";
+import { splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
+import { EditorController } from "./editor-controller";
+import "./runner.css";
+import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
+import { pageConnection, type RunSession } from "./run-connection";
+
+interface ConsoleEntry {
+  kind: "stdout" | "stderr" | "system" | "diagnostic" | "stdin";
+  text: string;
+  diagnostic?: Diagnostic;
+}
+
+/** The console keeps at most this much text; older output scrolls away. */
+const MAX_CONSOLE_CHARS = 200_000;
+
+type Phase = "idle" | "queued" | "compiling" | "running" | "done";
+
+export interface CodeRunnerProps {
+  deck: string;
+  block: RunnableBlock;
+}
+
+function authorVersion(block: RunnableBlock, fileName: string) {
+  const file = block.files.find((f) => f.name === fileName)!;
+  return splitHiddenLines(file.source, block.language);
+}
+
+export default function CodeRunner({ deck, block }: CodeRunnerProps) {
+  const visibleFiles = block.files.filter((f) => f.visible).map((f) => f.name);
+  const [activeFile, setActiveFile] = useState(block.mainFile);
+  const [phase, setPhase] = useState<Phase>("idle");
+  const [status, setStatus] = useState("");
+  const [entries, setEntries] = useState<ConsoleEntry[]>([]);
+  const [input, setInput] = useState("");
+  const [hiddenShown, setHiddenShown] = useState(false);
+  const [hasHidden, setHasHidden] = useState(false);
+  const [editorsReady, setEditorsReady] = useState(false);
+  const editorHosts = useRef(new Map<string, HTMLDivElement>());
+  const editors = useRef(new Map<string, EditorController>());
+  const session = useRef<RunSession | null>(null);
+  const consoleRef = useRef<HTMLDivElement>(null);
+  const runRef = useRef<() => void>(() => {});
+
+  const storageId = (file: string) => `${block.id}/${file}`;
+
+  // Editors are created once the runner is first on screen: a deck of 30 blocks stays quick.
+  const rootRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const root = rootRef.current;
+    if (!root) return;
+    let cancelled = false;
+    const create = async () => {
+      for (const name of visibleFiles) {
+        const host = editorHosts.current.get(name);
+        if (!host || editors.current.has(name)) continue;
+        const author = authorVersion(block, name);
+        const saved = loadEdit(deck, storageId(name), fingerprint(author.code));
+        const controller = await EditorController.create({
+          element: host,
+          language: block.language,
+          code: saved?.code ?? author.code,
+          hiddenRows: saved?.hiddenRows ?? author.hiddenLines,
+          readOnly: block.readOnly,
+          maxLines: block.lines ?? 16,
+          onRun: () => runRef.current(),
+          onChange: () =>
+            saveEdit(deck, storageId(name), {
+              code: controller.code,
+              hiddenRows: controller.hiddenRows,
+              authorHash: fingerprint(author.code),
+            }),
+        });
+        if (cancelled) return controller.destroy();
+        editors.current.set(name, controller);
+      }
+      setHasHidden([...editors.current.values()].some((e) => e.hasHiddenLines));
+      setEditorsReady(true);
+    };
+    const observer = new IntersectionObserver((seen) => {
+      if (seen.some((e) => e.isIntersecting)) {
+        observer.disconnect();
+        void create();
+      }
+    });
+    observer.observe(root);
+    return () => {
+      cancelled = true;
+      observer.disconnect();
+      for (const e of editors.current.values()) e.destroy();
+      editors.current.clear();
+      session.current?.kill();
+    };
+    // The block is fixed for the runner's life.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  const append = useCallback((entry: ConsoleEntry) => {
+    setEntries((prev) => {
+      const last = prev.at(-1);
+      let next: ConsoleEntry[];
+      // Merge stream chunks so the console holds lines, not thousands of fragments.
+      if (last && last.kind === entry.kind && (entry.kind === "stdout" || entry.kind === "stderr")) {
+        next = [...prev.slice(0, -1), { ...last, text: last.text + entry.text }];
+      } else next = [...prev, entry];
+      let total = next.reduce((n, e) => n + e.text.length, 0);
+      while (total > MAX_CONSOLE_CHARS && next.length > 1) total -= next.shift()!.text.length;
+      if (total > MAX_CONSOLE_CHARS) next[0] = { ...next[0], text: next[0].text.slice(total - MAX_CONSOLE_CHARS) };
+      return next;
+    });
+  }, []);
+
+  useEffect(() => {
+    const el = consoleRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [entries]);
+
+  const onEvent = useCallback(
+    (event: RunEvent) => {
+      switch (event.type) {
+        case "queued":
+          setPhase("queued");
+          setStatus(event.position > 0 ? `queued: position ${event.position}` : "queued");
+          break;
+        case "compiling":
+          setPhase("compiling");
+          setStatus(`compiling with ${event.toolchain.name} ${event.toolchain.version}…`);
+          break;
+        case "diagnostics":
+          for (const d of event.items) {
+            if (d.severity === "error" || d.severity === "warning") {
+              append({ kind: "diagnostic", text: `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`, diagnostic: d });
+            }
+          }
+          for (const [name, editor] of editors.current) editor.showDiagnostics(event.items, name);
+          break;
+        case "compiled":
+          setStatus(event.ok ? `compiled in ${Math.round(event.timeMs)} ms${event.cached ? " (cached)" : ""}` : "compilation failed");
+          if (event.stderr.trim()) append({ kind: "stderr", text: event.stderr });
+          break;
+        case "running":
+          setPhase("running");
+          setStatus((s) => `${s} · running…`);
+          break;
+        case "stdout":
+        case "stderr":
+          append({ kind: event.type, text: event.data });
+          break;
+        case "stats":
+          break;
+        case "exit": {
+          setPhase("done");
+          session.current = null;
+          const times = event.phase === "run" ? ` · ${Math.round(event.wallMs)} ms wall, ${Math.round(event.cpuMs)} ms CPU` : "";
+          setStatus(`${event.message}${times}`);
+          if (event.limit || event.exitCode !== 0) append({ kind: "system", text: event.message });
+          break;
+        }
+        case "error":
+          setPhase("done");
+          session.current = null;
+          setStatus(event.message);
+          append({ kind: "system", text: event.message });
+          break;
+      }
+    },
+    [append],
+  );
+
+  const run = useCallback(() => {
+    if (session.current) session.current.kill();
+    for (const e of editors.current.values()) e.clearDiagnostics();
+    setEntries([]);
+    setPhase("queued");
+    setStatus("sending…");
+    const files = block.files.map((f) => ({
+      name: f.name,
+      content: editors.current.get(f.name)?.code ?? splitHiddenLines(f.source, block.language).code,
+    }));
+    session.current = pageConnection().run(
+      { language: block.language, files, flags: block.flags, args: block.args, stdin: block.stdin },
+      onEvent,
+    );
+  }, [block, onEvent]);
+  runRef.current = run;
+
+  const stop = () => session.current?.kill();
+
+  const reset = () => {
+    for (const [name, editor] of editors.current) {
+      const author = authorVersion(block, name);
+      editor.setCode(author.code, author.hiddenLines);
+      editor.clearDiagnostics();
+      clearEdit(deck, storageId(name));
+    }
+    setEntries([]);
+    setStatus("reset to the author's code");
+  };
+
+  const sendInput = (eof: boolean) => {
+    const s = session.current;
+    if (!s) return;
+    if (input || !eof) {
+      s.writeStdin(`${input}\n`);
+      append({ kind: "stdin", text: `${input}\n` });
+      setInput("");
+    }
+    if (eof) s.closeStdin();
+  };
+
+  const busy = phase === "queued" || phase === "compiling" || phase === "running";
+
+  return (
+    <div className="runner" data-runner tabIndex={-1} ref={rootRef} data-phase={phase}>
+      <div className="runner-toolbar">
+        {visibleFiles.length > 1 &&
+          visibleFiles.map((name) => (
+            <button
+              key={name}
+              type="button"
+              className={`runner-tab${name === activeFile ? " active" : ""}`}
+              onClick={() => setActiveFile(name)}
+            >
+              {name}
+            </button>
+          ))}
+        <span className="runner-spacer" />
+        {hasHidden && (
+          <button type="button" onClick={() => setHiddenShown(editors.current.get(activeFile)?.toggleHidden() ?? false)}>
+            {hiddenShown ? "Hide hidden lines" : "Show hidden lines"}
+          </button>
+        )}
+        <button type="button" className="runner-run" onClick={run} disabled={!editorsReady} title="Run (Ctrl+Enter)">
+          ▶ Run
+        </button>
+        <button type="button" onClick={stop} disabled={!busy} title="Stop the running program">
+          ■ Stop
+        </button>
+        <button type="button" onClick={reset} disabled={!editorsReady || block.readOnly} title="Bring back the author's code">
+          ↺ Reset
+        </button>
+      </div>
+      {/* Until ACE takes over the code is plain, readable text. */}
+      {!editorsReady && <pre className="runner-fallback">{authorVersion(block, activeFile).code}</pre>}
+      {visibleFiles.map((name) => (
+        // ACE owns these divs' children; React never renders into them.
+        <div
+          key={name}
+          className="runner-editor"
+          hidden={!editorsReady || name !== activeFile}
+          ref={(el) => {
+            if (el) editorHosts.current.set(name, el);
+          }}
+        />
+      ))}
+      <div className="runner-hint">Esc leaves the editor · Ctrl+Enter runs</div>
+      {(entries.length > 0 || busy) && (
+        <div className="runner-console" ref={consoleRef} aria-live="polite">
+          {entries.map((entry, i) =>
+            entry.diagnostic ? (
+              <button
+                key={i}
+                type="button"
+                className={`runner-line runner-${entry.diagnostic.severity}`}
+                onClick={() => {
+                  setActiveFile(entry.diagnostic!.file);
+                  editors.current.get(entry.diagnostic!.file)?.goTo(entry.diagnostic!.line, entry.diagnostic!.column);
+                }}
+              >
+                {entry.text}
+              </button>
+            ) : (
+              <span key={i} className={`runner-${entry.kind}`}>
+                {entry.text}
+              </span>
+            ),
+          )}
+        </div>
+      )}
+      {phase === "running" && (
+        <form
+          className="runner-input"
+          onSubmit={(e) => {
+            e.preventDefault();
+            sendInput(false);
+          }}
+        >
+          <input
+            value={input}
+            onChange={(e) => setInput(e.target.value)}
+            placeholder="type input for the program, Enter sends a line"
+            aria-label="program input"
+            onKeyDown={(e) => {
+              if (e.key === "Escape") {
+                e.stopPropagation();
+                (e.target as HTMLInputElement).blur();
+              }
+              if (e.key === "d" && e.ctrlKey) {
+                e.preventDefault();
+                sendInput(true);
+              }
+            }}
+          />
+          <button type="submit">Send</button>
+          <button type="button" onClick={() => sendInput(true)} title="End of input (Ctrl+D)">
+            EOF
+          </button>
+        </form>
+      )}
+      <div className="runner-status" role="status">
+        {status}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * A student's edits, kept in the browser per deck and block so they survive a reload.
+ * Keyed by the author's code too: when the author changes the example, old edits do not
+ * silently shadow the new version.
+ */
+export interface SavedEdit {
+  code: string;
+  hiddenRows: number[];
+  authorHash: string;
+}
+
+const PREFIX = "osbe:edit:";
+
+function key(deck: string, blockId: string): string {
+  return `${PREFIX}${deck}:${blockId}`;
+}
+
+/** A short, stable fingerprint of the author's version (FNV-1a; no crypto needed here). */
+export function fingerprint(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(36);
+}
+
+export function loadEdit(deck: string, blockId: string, authorHash: string): SavedEdit | null {
+  try {
+    const raw = localStorage.getItem(key(deck, blockId));
+    if (!raw) return null;
+    const saved = JSON.parse(raw) as SavedEdit;
+    return saved.authorHash === authorHash && typeof saved.code === "string" ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveEdit(deck: string, blockId: string, edit: SavedEdit): void {
+  try {
+    localStorage.setItem(key(deck, blockId), JSON.stringify(edit));
+  } catch {
+    // Storage full or disabled (private mode): the edit lives until the page closes.
+  }
+}
+
+export function clearEdit(deck: string, blockId: string): void {
+  try {
+    localStorage.removeItem(key(deck, blockId));
+  } catch {
+    /* as above */
+  }
+}

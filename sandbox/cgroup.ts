@@ -1,0 +1,158 @@
+/**
+ * One sandbox's cgroups (v1): memory (swap included), pids, cpu shares, cpuacct for CPU time and
+ * freezer for killing a tree that is still forking. Each lives at
+ * /sys/fs/cgroup/<controller>/<parent>/<name>, e.g. /sys/fs/cgroup/memory/osbyexample/run-1a2b-c.
+ */
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+
+export const CGROUP_ROOT = "/sys/fs/cgroup";
+export const CONTROLLERS = ["memory", "pids", "cpu", "cpuacct", "freezer"] as const;
+export type Controller = (typeof CONTROLLERS)[number];
+
+export interface CgroupLimits {
+  memoryBytes: number;
+  processes: number;
+  cpuShares: number;
+}
+
+export interface CgroupUsage {
+  cpuNs: number;
+  memoryBytes: number;
+}
+
+export interface CgroupFinalReport extends CgroupUsage {
+  peakMemoryBytes: number;
+  /** The kernel's OOM killer killed a process because of memory.limit_in_bytes. */
+  oomKills: number;
+  /** fork()/clone() was refused because of pids.max. */
+  pidsMaxHits: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class CgroupSet {
+  readonly dirs: Record<Controller, string>;
+
+  constructor(
+    readonly parent: string,
+    readonly name: string,
+  ) {
+    this.dirs = Object.fromEntries(CONTROLLERS.map((c) => [c, path.join(CGROUP_ROOT, c, parent, name)])) as Record<Controller, string>;
+  }
+
+  /** Every cgroup.procs file the sandbox's first process must join before it starts anything. */
+  get procsFiles(): string[] {
+    return CONTROLLERS.map((c) => path.join(this.dirs[c], "cgroup.procs"));
+  }
+
+  async create(limits: CgroupLimits): Promise<void> {
+    for (const c of CONTROLLERS) await fsp.mkdir(this.dirs[c], { recursive: true });
+    const mem = String(limits.memoryBytes);
+    // memsw (memory + swap) must stay ≥ memory, so set memory first.
+    await write(this.dirs.memory, "memory.limit_in_bytes", mem);
+    await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined); // absent without swap accounting
+    await write(this.dirs.memory, "memory.swappiness", "0").catch(() => undefined);
+    await write(this.dirs.pids, "pids.max", String(limits.processes));
+    await write(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
+  }
+
+  /** Current CPU time and memory, for stats events and the CPU-time limit. */
+  usage(): CgroupUsage {
+    return {
+      cpuNs: readNumber(this.dirs.cpuacct, "cpuacct.usage"),
+      memoryBytes: readNumber(this.dirs.memory, "memory.usage_in_bytes"),
+    };
+  }
+
+  report(): CgroupFinalReport {
+    const oomControl = readText(this.dirs.memory, "memory.oom_control");
+    const pidsEvents = readText(this.dirs.pids, "pids.events");
+    return {
+      ...this.usage(),
+      peakMemoryBytes: readNumber(this.dirs.memory, "memory.max_usage_in_bytes"),
+      oomKills: Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? 0),
+      pidsMaxHits: Number(/max (\d+)/.exec(pidsEvents)?.[1] ?? 0),
+    };
+  }
+
+  pids(): number[] {
+    const text = readText(this.dirs.freezer, "cgroup.procs") + readText(this.dirs.memory, "cgroup.procs");
+    return [...new Set(text.split("\n").filter(Boolean).map(Number))];
+  }
+
+  /**
+   * Kills every process in the sandbox. Freezing first stops a fork bomb from adding processes
+   * between reading the list and sending the signals; SIGKILL is delivered when thawed.
+   */
+  async killAll(): Promise<void> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const pids = this.pids();
+      if (pids.length === 0) return;
+      await write(this.dirs.freezer, "freezer.state", "FROZEN").catch(() => undefined);
+      for (const pid of this.pids()) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await write(this.dirs.freezer, "freezer.state", "THAWED").catch(() => undefined);
+      await sleep(attempt < 5 ? 10 : 50);
+    }
+  }
+
+  /** Removes the cgroups; right after the last process exits the kernel may still say EBUSY. */
+  async remove(): Promise<void> {
+    await this.killAll();
+    for (const c of CONTROLLERS) {
+      const dir = this.dirs[c];
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fsp.rmdir(dir);
+          break;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === "ENOENT") break;
+          if (code !== "EBUSY" || attempt >= 100) throw new Error(`cannot remove cgroup ${dir}: ${code}`);
+          if (c === "freezer") await write(dir, "freezer.state", "THAWED").catch(() => undefined);
+          await sleep(20);
+        }
+      }
+    }
+  }
+}
+
+async function write(dir: string, file: string, value: string): Promise<void> {
+  await fsp.writeFile(path.join(dir, file), value);
+}
+
+function readText(dir: string, file: string): string {
+  try {
+    return fs.readFileSync(path.join(dir, file), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function readNumber(dir: string, file: string): number {
+  const n = Number(readText(dir, file).trim());
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** The cgroup directories under `parent` whose names start with `prefix`, across all controllers. */
+export function listCgroups(parent: string, prefix = ""): string[] {
+  const found: string[] = [];
+  for (const c of CONTROLLERS) {
+    const dir = path.join(CGROUP_ROOT, c, parent);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.startsWith(prefix)) found.push(path.join(dir, n));
+  }
+  return found;
+}

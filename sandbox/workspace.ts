@@ -1,0 +1,129 @@
+/**
+ * A sandbox's workspace on the host: a directory with a size-limited tmpfs mounted on it, holding
+ *   work/  the request's files; the sandbox's /work and working directory
+ *   tmp/   the sandbox's /tmp (the compilers' temporary files)
+ *   out/   the sandbox's /out, where a compile leaves the binary
+ * One tmpfs for all three, so `workspaceMiB` caps what a program can write anywhere; a full
+ * workspace is ENOSPC for the program, never a full host disk. Its pages are charged to the memory
+ * cgroup of the sandbox that writes them.
+ *
+ * The tmpfs root stays root-owned (0755) so the sandbox cannot swap a subfolder for a symlink; the
+ * subfolders belong to the sandbox user.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface WorkspaceFile {
+  /** Relative to work/, validated by the protocol's FileNameSchema; checked again here. */
+  name: string;
+  content: string | Buffer;
+}
+
+export class Workspace {
+  readonly root: string;
+  private mounted = false;
+
+  constructor(
+    /** A fresh directory made for this sandbox only; removed by dispose(). */
+    readonly dir: string,
+  ) {
+    this.root = path.join(dir, "fs");
+  }
+
+  get work(): string {
+    return path.join(this.root, "work");
+  }
+  get tmp(): string {
+    return path.join(this.root, "tmp");
+  }
+  get out(): string {
+    return path.join(this.root, "out");
+  }
+
+  async create(sizeBytes: number, uid: number, gid: number, files: WorkspaceFile[]): Promise<void> {
+    await fsp.mkdir(this.root, { recursive: true, mode: 0o711 });
+    await fsp.chmod(this.dir, 0o711); // the sandbox user must traverse it to bind the folders
+    await run("/usr/bin/mount", ["-t", "tmpfs", "-o", `size=${sizeBytes},mode=0755,nosuid,nodev`, "tmpfs", this.root]);
+    this.mounted = true;
+    for (const sub of [this.work, this.tmp, this.out]) {
+      await fsp.mkdir(sub, { mode: 0o755 });
+      await fsp.chown(sub, uid, gid);
+    }
+    for (const file of files) {
+      const target = path.resolve(this.work, file.name);
+      if (!target.startsWith(this.work + path.sep)) throw new Error(`file name escapes the workspace: ${file.name}`);
+      // Subfolders (Rust modules) first, owned by the sandbox user so it can write beside them.
+      const parts = path.relative(this.work, path.dirname(target)).split(path.sep).filter(Boolean);
+      let dir = this.work;
+      for (const part of parts) {
+        dir = path.join(dir, part);
+        if (!fs.existsSync(dir)) {
+          await fsp.mkdir(dir, { mode: 0o755 });
+          await fsp.chown(dir, uid, gid);
+        }
+      }
+      // wx: never follow or overwrite anything already there
+      await fsp.writeFile(target, file.content, { flag: "wx", mode: 0o644 });
+      await fsp.chown(target, uid, gid);
+    }
+  }
+
+  /** Space left on the tmpfs; used to tell a full workspace from other write errors. */
+  freeBytes(): number {
+    try {
+      const s = fs.statfsSync(this.root);
+      return s.bavail * s.bsize;
+    } catch {
+      return Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /**
+   * Copies a file the sandbox produced to the host. The sandbox user controls out/, so refuse
+   * anything but a regular file (O_NOFOLLOW: a symlink to /etc/shadow must not be followed as root).
+   */
+  async retrieve(relativeToRoot: string, destination: string, maxBytes: number): Promise<boolean> {
+    const source = path.join(this.root, relativeToRoot);
+    let handle: fsp.FileHandle | undefined;
+    try {
+      handle = await fsp.open(source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const stat = await handle.stat();
+      if (!stat.isFile() || stat.size > maxBytes) return false;
+      const data = await handle.readFile();
+      await fsp.writeFile(destination, data, { mode: 0o555 });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  /** Unmounts and removes everything; safe to call twice and after a failed create(). */
+  async dispose(): Promise<void> {
+    if (this.mounted) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await run("/usr/bin/umount", [this.root]);
+          this.mounted = false;
+          break;
+        } catch (error) {
+          // Busy only while a dying sandbox process still holds it: retry briefly, then detach.
+          if (attempt >= 20) {
+            await run("/usr/bin/umount", ["-l", this.root]).catch(() => undefined);
+            this.mounted = false;
+            break;
+          }
+          await sleep(25);
+        }
+      }
+    }
+    await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+}
