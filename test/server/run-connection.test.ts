@@ -1,0 +1,91 @@
+/**
+ * The browser's connection class against the real server: streaming, a server restart cutting a
+ * run off ("connection lost"), and reconnecting by itself afterwards.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { RunEvent, RunRequest } from "../../lib/protocol";
+import { RunConnection } from "../../components/runner/run-connection";
+import { createEngine } from "../../sandbox";
+import type { Engine } from "../../sandbox/api";
+import { createClientLimiter } from "../../server/client-limits";
+import { createRunSocket, type RunSocket } from "../../server/run-socket";
+
+let engine: Engine;
+
+beforeAll(() => {
+  engine = createEngine();
+});
+afterAll(async () => {
+  await engine.shutdown();
+});
+
+async function startServer(port = 0): Promise<{ server: http.Server; socket: RunSocket; port: number }> {
+  const socket = createRunSocket(engine, createClientLimiter());
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on("upgrade", (req, s, head) => {
+    if (!socket.handleUpgrade(req, s, head)) s.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { server, socket, port: (server.address() as AddressInfo).port };
+}
+
+async function stopServer({ server, socket }: { server: http.Server; socket: RunSocket }): Promise<void> {
+  server.closeAllConnections();
+  await socket.close();
+  await new Promise((resolve) => server.close(resolve));
+}
+
+function runToEnd(connection: RunConnection, request: RunRequest): Promise<RunEvent[]> {
+  return new Promise((resolve) => {
+    const events: RunEvent[] = [];
+    connection.run(request, (event) => {
+      events.push(event);
+      if (event.type === "exit" || event.type === "error") resolve(events);
+    });
+  });
+}
+
+const c = (content: string): RunRequest => ({ language: "c", files: [{ name: "main.c", content }], flags: [], args: [] });
+
+describe("RunConnection", () => {
+  it("ends a cut-off run with 'connection lost' and reconnects after a server restart", async () => {
+    const first = await startServer();
+    const connection = new RunConnection({
+      url: `ws://127.0.0.1:${first.port}/ws`,
+      WebSocketImpl: WebSocket as never,
+      backoffMs: 100,
+    });
+    try {
+      const hello = await runToEnd(connection, c('#include <stdio.h>\nint main(void){puts("one");}\n'));
+      expect(hello.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe("one\n");
+
+      // A run in flight when the server goes away.
+      const cutOff = new Promise<RunEvent[]>((resolve) => {
+        const events: RunEvent[] = [];
+        connection.run(c("int main(void){for(;;){}}\n"), (event) => {
+          events.push(event);
+          if (event.type === "running") void stopServer(first);
+          if (event.type === "exit" || event.type === "error") resolve(events);
+        });
+      });
+      const ended = (await cutOff).at(-1)!;
+      expect(ended).toMatchObject({ type: "error", code: "connection-lost" });
+      expect((ended as { message: string }).message).toMatch(/connection lost/);
+
+      // The server comes back on the same port; the next run goes through without any help.
+      const second = await startServer(first.port);
+      try {
+        const again = await runToEnd(connection, c('#include <stdio.h>\nint main(void){puts("two");}\n'));
+        expect(again.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+      } finally {
+        connection.dispose();
+        await stopServer(second);
+      }
+    } finally {
+      connection.dispose();
+    }
+  });
+});
