@@ -9,6 +9,7 @@ import { revealOptionsFromAttributes } from "../reveal-options";
 import type { Deck, DeckProblem, RevealOptions } from "../types";
 import { getAsciidoctor } from "./asciidoctor";
 import { deckExtensions, type DeckContext, type DeckExtension } from "./extensions";
+import { listDeckFiles } from "./fingerprint";
 import { countSlides, extractSlides, REVEALJS_DIR_SENTINEL, rewriteRelativeUrls } from "./html";
 
 export const INDEX_FILE = "index.adoc";
@@ -78,10 +79,33 @@ function problemsFromLog(messages: LoggerMessage[], indexFile: string, contentDi
       const next = located[i + 1];
       if (next?.file) ({ file, line } = next);
     }
-    const text = String(entry.m.getText());
+    // Absolute paths in messages become content-relative (shorter, and no server paths on a web page).
+    const text = String(entry.m.getText()).split(contentDir + path.sep).join("");
     problems.push(problemAt(contentDir, file ?? indexFile, text, line, severity === "WARN" ? "warning" : "error"));
   });
   return problems;
+}
+
+/**
+ * Asciidoctor reports "skipping reference to missing attribute: x" without a line. Find the first line of
+ * the deck's AsciiDoc files (index.adoc first) that references `{x}`, so the author still gets file:line.
+ */
+async function locateMissingAttributes(problems: DeckProblem[], dir: string, indexFile: string, contentDir: string): Promise<void> {
+  const missing = problems.filter((p) => !p.line && /missing attribute: \S+/.test(p.message));
+  if (missing.length === 0) return;
+  const files = [indexFile, ...(await listDeckFiles(dir)).filter((f) => /\.(adoc|asciidoc|asc)$/.test(f.rel)).map((f) => path.join(dir, f.rel))];
+  const texts = new Map<string, string[]>();
+  for (const p of missing) {
+    const name = /missing attribute: (\S+)/.exec(p.message)![1];
+    for (const file of new Set(files)) {
+      if (!texts.has(file)) texts.set(file, (await fs.readFile(file, "utf8").catch(() => "")).split(/\r?\n/));
+      const index = texts.get(file)!.findIndex((line) => line.includes(`{${name}}`));
+      if (index >= 0) {
+        Object.assign(p, problemAt(contentDir, file, p.message, index + 1, p.severity));
+        break;
+      }
+    }
+  }
 }
 
 function plainTitle(doc: Document, name: string): { title: string; subtitle?: string } {
@@ -171,7 +195,9 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   } finally {
     asciidoctor.LoggerManager.setLogger(previous);
   }
-  problems.unshift(...problemsFromLog(logger.getMessages(), indexFile, contentDir));
+  const logged = problemsFromLog(logger.getMessages(), indexFile, contentDir);
+  await locateMissingAttributes(logged, dir, indexFile, contentDir);
+  problems.unshift(...logged);
 
   let slidesHtml = "";
   try {
@@ -179,6 +205,7 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   } catch (err) {
     problems.push(problemAt(contentDir, indexFile, (err as Error).message));
   }
+  problems.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file === indexFile ? -1 : b.file === indexFile ? 1 : a.relFile.localeCompare(b.relFile)));
   const description = doc.getAttribute("description");
   return {
     name,

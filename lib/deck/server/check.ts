@@ -1,0 +1,99 @@
+/**
+ * NODE ONLY. `npm run check`: every deck through a list of checks; each problem printed as
+ * `content/<deck>/index.adoc:LINE: message`.
+ *
+ * A check receives the loaded deck (converted HTML, metadata, Asciidoctor's problems) and returns more
+ * problems. The first check is the conversion itself; a later issue appends "compile and run every
+ * runnable block" to `deckChecks`.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Deck, DeckProblem } from "../types";
+import { INDEX_FILE, problemAt } from "./convert";
+import { contentDir, listDeckNames, loadDeckFolder } from "./decks";
+
+export interface CheckTarget {
+  /** Folder name (URL segment). */
+  name: string;
+  /** Absolute deck folder. */
+  dir: string;
+  /** The content folder it belongs to. */
+  contentDir: string;
+}
+
+export interface DeckCheck {
+  name: string;
+  run(deck: Deck, target: CheckTarget): Promise<DeckProblem[]>;
+}
+
+/** Checks in the order they run. */
+export const deckChecks: DeckCheck[] = [
+  {
+    // Conversion with Asciidoctor.js: any warning or error (unresolved include, invalid block, missing
+    // attribute, no index.adoc, unreadable file) is a problem.
+    name: "asciidoctor",
+    run: async (deck) => deck.problems,
+  },
+];
+
+export interface CheckResult {
+  target: CheckTarget;
+  problems: DeckProblem[];
+}
+
+/** Decks named by command-line paths: a deck folder, its index.adoc, or a content folder of decks. */
+export async function resolveTargets(args: string[]): Promise<{ targets: CheckTarget[]; problems: DeckProblem[] }> {
+  const targets: CheckTarget[] = [];
+  const problems: DeckProblem[] = [];
+  const addContentDir = async (root: string) => {
+    for (const name of await listDeckNames(root)) targets.push({ name, dir: path.join(root, name), contentDir: root });
+  };
+  if (args.length === 0) {
+    await addContentDir(contentDir());
+    return { targets, problems };
+  }
+  for (const arg of args) {
+    const abs = path.resolve(arg);
+    const st = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) {
+      problems.push(problemAt(process.cwd(), abs, `cannot check: ${st.code === "ENOENT" ? "no such file or directory" : st.message}`));
+      continue;
+    }
+    if (st.isFile()) {
+      const dir = path.dirname(abs);
+      targets.push({ name: path.basename(dir), dir, contentDir: path.dirname(dir) });
+      continue;
+    }
+    const hasIndex = await fs.stat(path.join(abs, INDEX_FILE)).then(() => true, () => false);
+    let isContentDir = false;
+    if (!hasIndex) {
+      for (const name of await listDeckNames(abs)) {
+        if (await fs.stat(path.join(abs, name, INDEX_FILE)).then(() => true, () => false)) isContentDir = true;
+      }
+    }
+    if (isContentDir) await addContentDir(abs);
+    else targets.push({ name: path.basename(abs), dir: abs, contentDir: path.dirname(abs) });
+  }
+  return { targets, problems };
+}
+
+/** Run every check on one deck. A check that throws is reported as a problem, never a crash. */
+export async function checkDeck(target: CheckTarget, checks: DeckCheck[] = deckChecks): Promise<CheckResult> {
+  const deck = await loadDeckFolder(target.name, target.dir, target.contentDir);
+  const problems: DeckProblem[] = [];
+  for (const check of checks) {
+    try {
+      problems.push(...(await check.run(deck, target)));
+    } catch (err) {
+      problems.push(problemAt(target.contentDir, path.join(target.dir, INDEX_FILE), `check "${check.name}" failed: ${(err as Error).message ?? err}`));
+    }
+  }
+  return { target, problems };
+}
+
+/** `file:LINE: message`, with the file relative to the working directory (as editors and CI expect). */
+export function formatForTerminal(p: DeckProblem, cwd: string = process.cwd()): string {
+  const rel = path.relative(cwd, p.file);
+  const file = rel && !rel.startsWith("..") ? rel : p.file;
+  return `${file}${p.line ? `:${p.line}` : ""}: ${p.severity === "warning" ? "warning: " : "error: "}${p.message}`;
+}
