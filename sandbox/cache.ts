@@ -1,0 +1,160 @@
+/**
+ * Content-addressed compile cache: the key is a hash of the toolchain and its version, the compiler
+ * flags and every file (name and content), so the same code with the same settings compiles once.
+ * An entry is a folder <cacheDir>/<key>/ holding the binary `main` and `meta.json` (the compiler's
+ * diagnostics, which a cache hit shows again). Only successful compiles are kept.
+ *
+ * Bounded: when the entries together exceed maxBytes, the least recently used go first (a hit
+ * touches the entry; the order is rebuilt from mtimes at start). An entry a running program uses
+ * is never evicted under it.
+ *
+ * The binary is run in a fresh sandbox on every hit; the cache only saves the compile.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import type { Diagnostic, RunRequest, Toolchain } from "../lib/protocol";
+
+export interface CachedCompile {
+  items: Diagnostic[];
+  rendered: string;
+  stdout: string;
+  stderr: string;
+  /** How long the original compile took. */
+  timeMs: number;
+}
+
+interface Entry {
+  bytes: number;
+  lastUsed: number;
+  inUse: number;
+}
+
+export class CompileCache {
+  private readonly entries = new Map<string, Entry>();
+  private totalBytes = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+  ) {}
+
+  /** Creates the folder (world-traversable, so the sandbox user can bind a binary) and reads what is there. */
+  async open(): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
+    await fsp.chmod(this.dir, 0o711);
+    for (const name of await fsp.readdir(this.dir)) {
+      const entryDir = path.join(this.dir, name);
+      if (!/^[0-9a-f]{64}$/.test(name)) {
+        if (name.startsWith("incoming-")) await fsp.rm(entryDir, { recursive: true, force: true });
+        continue;
+      }
+      try {
+        const binary = await fsp.stat(path.join(entryDir, "main"));
+        await fsp.stat(path.join(entryDir, "meta.json"));
+        this.remember(name, binary.size, binary.mtimeMs);
+      } catch {
+        await fsp.rm(entryDir, { recursive: true, force: true });
+      }
+    }
+    await this.evict();
+  }
+
+  static key(request: RunRequest, toolchain: Toolchain, compileArgs: string[]): string {
+    const hash = createHash("sha256");
+    const files = [...request.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    hash.update(JSON.stringify({ language: request.language, toolchain, compileArgs, files: files.map((f) => [f.name, f.content]) }));
+    return hash.digest("hex");
+  }
+
+  binaryPath(key: string): string {
+    return path.join(this.dir, key, "main");
+  }
+
+  /** A cached compile, marked in use until release(); null on a miss. */
+  async acquire(key: string): Promise<CachedCompile | null> {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    try {
+      const meta = JSON.parse(await fsp.readFile(path.join(this.dir, key, "meta.json"), "utf8")) as CachedCompile;
+      if (!fs.existsSync(this.binaryPath(key))) throw new Error("binary missing");
+      entry.inUse++;
+      entry.lastUsed = Date.now();
+      const now = new Date();
+      await fsp.utimes(this.binaryPath(key), now, now).catch(() => undefined);
+      return meta;
+    } catch {
+      this.forget(key);
+      await fsp.rm(path.join(this.dir, key), { recursive: true, force: true });
+      return null;
+    }
+  }
+
+  release(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry && entry.inUse > 0) entry.inUse--;
+  }
+
+  /** A place for the compile sandbox to deliver a binary to, before put(). */
+  incomingPath(key: string, unique: string): string {
+    return path.join(this.dir, `incoming-${key.slice(0, 16)}-${unique}`);
+  }
+
+  /** Stores a binary (moved from `incoming`) with its compile output; returns whether it was kept. */
+  async put(key: string, incoming: string, meta: CachedCompile): Promise<boolean> {
+    const entryDir = path.join(this.dir, key);
+    const staging = `${incoming}.entry`;
+    try {
+      await fsp.mkdir(staging, { mode: 0o711 });
+      await fsp.rename(incoming, path.join(staging, "main"));
+      await fsp.chmod(path.join(staging, "main"), 0o555);
+      await fsp.writeFile(path.join(staging, "meta.json"), JSON.stringify(meta));
+      const size = (await fsp.stat(path.join(staging, "main"))).size;
+      if (this.entries.has(key)) {
+        await fsp.rm(staging, { recursive: true, force: true }); // another run compiled the same meanwhile
+      } else {
+        await fsp.rm(entryDir, { recursive: true, force: true });
+        await fsp.rename(staging, entryDir);
+        this.remember(key, size, Date.now());
+      }
+      await this.evict();
+      return true;
+    } catch {
+      await fsp.rm(staging, { recursive: true, force: true });
+      await fsp.rm(incoming, { force: true });
+      return false;
+    }
+  }
+
+  async discard(incoming: string): Promise<void> {
+    await fsp.rm(incoming, { force: true });
+  }
+
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.totalBytes };
+  }
+
+  private remember(key: string, bytes: number, lastUsed: number): void {
+    this.forget(key);
+    this.entries.set(key, { bytes, lastUsed, inUse: 0 });
+    this.totalBytes += bytes;
+  }
+
+  private forget(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.totalBytes -= entry.bytes;
+    this.entries.delete(key);
+  }
+
+  private async evict(): Promise<void> {
+    if (this.totalBytes <= this.maxBytes) return;
+    const oldestFirst = [...this.entries.entries()].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key] of oldestFirst) {
+      if (this.totalBytes <= this.maxBytes) break;
+      this.forget(key);
+      await fsp.rm(path.join(this.dir, key), { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The sandbox engine: a run request and an event sink in, events out. The WebSocket server, the
+ * HTTP API, `npm run check` and the benches all use it through `createEngine`.
+ *
+ *   const engine = createEngine();            // options and env vars: see EngineOptions, limits.ts
+ *   const run = engine.run(request, (event) => send(event));
+ *   run.writeStdin("42\n"); run.kill(); await run.done;
+ *   await engine.shutdown();                   // kills every run and waits for the cleanup
+ *
+ * Requests must already be validated by RunRequestSchema (lib/protocol.ts). This module imports
+ * only Node, the protocol and its own files: nothing web.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { Language, RunRequest, Toolchain as ToolchainInfo } from "../lib/protocol";
+import type { Engine, EngineHealth, EventSink, RunHandle } from "./api";
+import { CompileCache } from "./cache";
+import { BwrapDriver, defaultBwrapOptions, type BwrapDriverOptions } from "./drivers/bwrap";
+import type { SandboxDriver } from "./drivers/driver";
+import { Job } from "./job";
+import { resolveAdmission, resolveLimits, type SandboxLimits, type SandboxLimitsInput } from "./limits";
+import { Scheduler } from "./scheduler";
+import { CToolchain } from "./toolchains/c";
+import { RustToolchain } from "./toolchains/rust";
+import type { Toolchain } from "./toolchains/toolchain";
+
+export type { Engine, EngineHealth, EventSink, RunHandle } from "./api";
+export { defaultLimits, runLimitsFor, resolveLimits, formatBytes, type SandboxLimits, type PhaseLimits } from "./limits";
+export { limitMessage, runMessage } from "./job";
+export { seccompFilterBytes, blockedSyscallNames } from "./seccomp";
+export type { SandboxDriver, SandboxSpec, SandboxResult } from "./drivers/driver";
+
+export interface EngineOptions {
+  /** Merged over defaultLimits and SANDBOX_LIMITS (see limits.ts). */
+  limits: SandboxLimitsInput;
+  /** Sandboxes at once; default SANDBOX_CONCURRENCY or the number of cores. */
+  concurrency: number;
+  /** Runs that may wait; default SANDBOX_QUEUE or 32. */
+  queueLength: number;
+  /** The driver; default a BwrapDriver with `bwrap` options. */
+  driver: SandboxDriver;
+  bwrap: Partial<BwrapDriverOptions>;
+  /** Compile cache folder and bound (default $TMPDIR/osbyexample-cache, 512 MiB). */
+  cacheDir: string;
+  cacheMaxBytes: number;
+  /** Start of every sandbox name (cgroups, temp dirs); default "run-<random>" per engine. */
+  namePrefix: string;
+  /** How often `stats` events are sent while a program runs. */
+  statsIntervalMs: number;
+}
+
+interface ToolchainState {
+  toolchain: Toolchain;
+  info: ToolchainInfo;
+  problem?: string;
+}
+
+export function createEngine(options: Partial<EngineOptions> = {}): Engine {
+  const limits: SandboxLimits = resolveLimits(options.limits);
+  const admission = resolveAdmission({ concurrency: options.concurrency, queueLength: options.queueLength });
+  const driver = options.driver ?? new BwrapDriver({ ...defaultBwrapOptions(), ...options.bwrap });
+  const cache = new CompileCache(
+    options.cacheDir ?? path.join(os.tmpdir(), "osbyexample-cache"),
+    options.cacheMaxBytes ?? 512 * 1024 * 1024,
+  );
+  const scheduler = new Scheduler(admission.concurrency, admission.queueLength);
+  const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
+  const toolchains = new Map<Language, ToolchainState>();
+  const jobs = new Set<Job>();
+  let runCounter = 0;
+  let closed = false;
+
+  const ready = (async () => {
+    await driver.prepare();
+    await cache.open();
+    for (const toolchain of [new CToolchain(), new RustToolchain()] as Toolchain[]) {
+      const state: ToolchainState = { toolchain, info: { name: toolchain.name, version: "" } };
+      try {
+        state.info.version = await toolchain.detectVersion();
+      } catch (error) {
+        state.problem = `${toolchain.name} is not available: ${(error as Error).message.split("\n")[0]}`;
+      }
+      toolchains.set(toolchain.language, state);
+    }
+  })();
+  ready.catch(() => undefined); // reported by health() and by each run
+
+  return {
+    run(request: RunRequest, sink: EventSink): RunHandle {
+      if (closed) {
+        sink({ type: "error", code: "busy", message: "the sandbox engine is shutting down; try again" });
+        return { writeStdin() {}, closeStdin() {}, kill() {}, done: Promise.resolve() };
+      }
+      const name = `${namePrefix}-${(runCounter++).toString(36)}`;
+      const job = new Job(
+        {
+          driver,
+          scheduler,
+          cache,
+          limits,
+          ready,
+          statsIntervalMs: options.statsIntervalMs ?? 1000,
+          toolchain(language) {
+            const state = toolchains.get(language);
+            if (!state) return { problem: `no toolchain for ${language}` };
+            if (state.problem) return { problem: state.problem };
+            return { toolchain: state.toolchain, info: state.info };
+          },
+        },
+        request,
+        sink,
+        name,
+      );
+      jobs.add(job);
+      void job.done.finally(() => jobs.delete(job));
+      return job;
+    },
+
+    async health(): Promise<EngineHealth> {
+      let problem: string | undefined;
+      await ready.catch((error: Error) => (problem = error.message));
+      return {
+        ready: !problem && !closed && [...toolchains.values()].every((t) => !t.problem),
+        driver: driver.name,
+        toolchains: [...toolchains.values()].map((t) => ({
+          language: t.toolchain.language,
+          name: t.info.name,
+          version: t.info.version,
+          available: !t.problem && !problem,
+          ...(t.problem || problem ? { problem: t.problem ?? problem } : {}),
+        })),
+        running: scheduler.running,
+        queued: scheduler.queued,
+        maxConcurrent: scheduler.concurrency,
+        maxQueue: scheduler.queueLength,
+      };
+    },
+
+    async shutdown(): Promise<void> {
+      closed = true;
+      const all = [...jobs];
+      for (const job of all) job.kill();
+      await Promise.all(all.map((job) => job.done));
+    },
+  };
+}

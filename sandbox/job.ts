@@ -1,0 +1,319 @@
+/**
+ * One run, top to bottom, like Piston's job.js:
+ *   admit   wait for a sandbox slot (queued events), or answer "busy"
+ *   compile inside a sandbox, unless the compile cache has the binary (diagnostics, compiled)
+ *   execute the binary in a fresh sandbox (running, stdout/stderr, stats, exit)
+ *   cleanup always: the slot, the cache entry, timers; the driver removes the sandbox itself
+ * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
+ */
+import type { LimitName, RunEvent, RunRequest, Toolchain as ToolchainInfo } from "../lib/protocol";
+import type { EventSink, RunHandle } from "./api";
+import { CompileCache, type CachedCompile } from "./cache";
+import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
+import { formatBytes, formatSeconds, runLimitsFor, type PhaseLimits, type SandboxLimits } from "./limits";
+import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_PATH, SANDBOX_ENV, type Toolchain } from "./toolchains/toolchain";
+
+export interface JobContext {
+  driver: SandboxDriver;
+  scheduler: Scheduler;
+  cache: CompileCache;
+  limits: SandboxLimits;
+  /** Resolves once the engine is prepared; rejects with the reason it cannot run anything. */
+  ready: Promise<void>;
+  toolchain(language: RunRequest["language"]): { toolchain: Toolchain; info: ToolchainInfo } | { problem: string };
+  statsIntervalMs: number;
+}
+
+class Stopped extends Error {}
+
+export class Job implements RunHandle {
+  readonly done: Promise<void>;
+  private finished = false;
+  private killed = false;
+  private ticket: Ticket | null = null;
+  private sandbox: SandboxProcess | null = null;
+  private programRunning = false;
+  private pendingStdin: Array<string | null> = [];
+
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly request: RunRequest,
+    private readonly sink: EventSink,
+    /** Unique per run: names its sandboxes' cgroups and temp dirs. */
+    private readonly name: string,
+  ) {
+    this.done = this.lifecycle();
+  }
+
+  writeStdin(data: string): void {
+    if (this.finished) return;
+    if (this.programRunning) this.sandbox?.writeStdin(data);
+    else if (this.pendingStdin.length < 256) this.pendingStdin.push(data); // typed ahead during the compile
+  }
+
+  closeStdin(): void {
+    if (this.finished) return;
+    if (this.programRunning) this.sandbox?.closeStdin();
+    else this.pendingStdin.push(null);
+  }
+
+  kill(): void {
+    if (this.killed || this.finished) return;
+    this.killed = true;
+    this.ticket?.release(); // leaves the queue if still waiting
+    this.sandbox?.kill();
+  }
+
+  private emit(event: RunEvent): void {
+    if (this.finished) return;
+    if (event.type === "exit" || event.type === "error") this.finished = true;
+    try {
+      this.sink(event);
+    } catch {
+      // a failing sink must not stop the cleanup
+    }
+  }
+
+  private async lifecycle(): Promise<void> {
+    try {
+      await this.ctx.ready;
+      const chosen = this.ctx.toolchain(this.request.language);
+      if ("problem" in chosen) {
+        this.emit({ type: "error", code: "internal", message: chosen.problem });
+        return;
+      }
+      const slot = await this.admit();
+      const binaryKey = await this.compile(chosen.toolchain, chosen.info, slot);
+      if (binaryKey === null) return;
+      try {
+        await this.execute(slot, binaryKey);
+      } finally {
+        this.ctx.cache.release(binaryKey);
+      }
+    } catch (error) {
+      if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
+      else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
+        this.emit({ type: "error", code: "killed", message: "stopped before the program started" });
+      } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });
+    } finally {
+      this.ticket?.release();
+      this.finished = true;
+    }
+  }
+
+  private async admit(): Promise<number> {
+    if (this.killed) throw new Stopped();
+    this.ticket = this.ctx.scheduler.admit((position) => this.emit({ type: "queued", position }));
+    const slot = await this.ticket.slot;
+    if (this.killed) throw new Stopped();
+    return slot;
+  }
+
+  /** Returns the cache key of a usable binary (held until released), or null when the run ended. */
+  private async compile(toolchain: Toolchain, info: ToolchainInfo, slot: number): Promise<string | null> {
+    this.emit({ type: "compiling", toolchain: info });
+    const command = toolchain.compileCommand(this.request);
+    const key = CompileCache.key(this.request, info, command.args);
+    const cached = await this.ctx.cache.acquire(key);
+    if (cached) {
+      this.reportCompile(cached, { ok: true, exitCode: 0, timeMs: 0, cached: true, limit: null });
+      return key;
+    }
+    if (this.killed) throw new Stopped();
+
+    const limits = this.ctx.limits.compile;
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const incoming = this.ctx.cache.incomingPath(key, this.name);
+    this.sandbox = this.ctx.driver.start({
+      name: `${this.name}-c`,
+      slot,
+      program: command.program,
+      argv0: toolchain.name,
+      args: command.args,
+      files: this.request.files,
+      env: SANDBOX_ENV,
+      limits,
+      closeStdinAfterInput: true,
+      retrieve: { name: BINARY_NAME, destination: incoming, maxBytes: limits.fileSizeMiB * 1024 * 1024 },
+      onStdout: (b) => stdout.push(b),
+      onStderr: (b) => stderr.push(b),
+    });
+    let result: SandboxResult;
+    try {
+      result = await this.sandbox.result;
+    } finally {
+      this.sandbox = null;
+    }
+    if (result.failure) {
+      await this.ctx.cache.discard(incoming);
+      throw new Error(result.failure);
+    }
+    const parsed = toolchain.parseDiagnostics(Buffer.concat(stdout).toString("utf8"), Buffer.concat(stderr).toString("utf8"));
+    const ok = result.exitCode === 0 && result.retrieved && !result.killed;
+    const outcome = { ok, exitCode: result.exitCode, timeMs: Math.round(result.wallMs), cached: false, limit: result.limit };
+    const compileOutput: CachedCompile = { ...parsed, timeMs: outcome.timeMs };
+    if (result.killed) {
+      await this.ctx.cache.discard(incoming);
+      throw new Stopped();
+    }
+    this.reportCompile(compileOutput, outcome);
+    if (!ok) {
+      await this.ctx.cache.discard(incoming);
+      this.emit({
+        type: "exit",
+        phase: "compile",
+        exitCode: result.exitCode,
+        signal: result.signal,
+        wallMs: Math.round(result.wallMs),
+        cpuMs: Math.round(result.cpuMs),
+        peakMemoryBytes: result.peakMemoryBytes,
+        limit: result.limit,
+        truncated: result.truncated,
+        message: compileFailureMessage(result, parsed.items.filter((d) => d.severity === "error").length, limits),
+      });
+      return null;
+    }
+    if (!(await this.ctx.cache.put(key, incoming, compileOutput)) || !(await this.ctx.cache.acquire(key))) {
+      throw new Error("the compiled program could not be stored");
+    }
+    return key;
+  }
+
+  private reportCompile(
+    output: CachedCompile,
+    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cached: boolean; limit: LimitName | null },
+  ): void {
+    if (output.items.length > 0 || output.rendered) {
+      this.emit({ type: "diagnostics", items: output.items, rendered: output.rendered });
+    }
+    this.emit({ type: "compiled", ...outcome, stdout: output.stdout, stderr: output.stderr });
+  }
+
+  private async execute(slot: number, binaryKey: string): Promise<void> {
+    if (this.killed) throw new Stopped();
+    const limits = runLimitsFor(this.ctx.limits, this.request.limits);
+    const stdout = new TextDecoder("utf-8"); // non-fatal: invalid bytes become U+FFFD
+    const stderr = new TextDecoder("utf-8");
+    const forward = (decoder: TextDecoder, type: "stdout" | "stderr") => (chunk: Buffer) => {
+      const data = decoder.decode(chunk, { stream: true });
+      if (data) this.emit({ type, data });
+    };
+    const initialStdin = this.request.stdin;
+    const sandbox = this.ctx.driver.start({
+      name: `${this.name}-r`,
+      slot,
+      program: PROGRAM_PATH,
+      argv0: PROGRAM_ARGV0,
+      args: this.request.args,
+      files: this.request.files,
+      readOnlyBinds: [{ host: this.ctx.cache.binaryPath(binaryKey), sandbox: PROGRAM_PATH }],
+      env: SANDBOX_ENV,
+      limits,
+      stdin: initialStdin,
+      // Input given with the request is all there is; without it stdin stays open for the user.
+      closeStdinAfterInput: initialStdin !== undefined,
+      onStdout: forward(stdout, "stdout"),
+      onStderr: forward(stderr, "stderr"),
+    });
+    this.sandbox = sandbox;
+    this.programRunning = true;
+    this.emit({ type: "running" });
+    for (const data of this.pendingStdin) {
+      if (data === null) sandbox.closeStdin();
+      else sandbox.writeStdin(data);
+    }
+    this.pendingStdin = [];
+    if (this.killed) sandbox.kill();
+    const stats = setInterval(() => {
+      const u = sandbox.usage();
+      this.emit({ type: "stats", cpuMs: Math.round(u.cpuMs), memoryBytes: u.memoryBytes });
+    }, this.ctx.statsIntervalMs);
+    let result: SandboxResult;
+    try {
+      result = await sandbox.result;
+    } finally {
+      clearInterval(stats);
+      this.programRunning = false;
+      this.sandbox = null;
+    }
+    // Bytes of a character cut off at the end become U+FFFD.
+    for (const [decoder, type] of [[stdout, "stdout"], [stderr, "stderr"]] as const) {
+      const rest = decoder.decode();
+      if (rest) this.emit({ type, data: rest });
+    }
+    if (result.failure) throw new Error(result.failure);
+    this.emit({
+      type: "exit",
+      phase: "run",
+      exitCode: result.exitCode,
+      signal: result.signal,
+      wallMs: Math.round(result.wallMs),
+      cpuMs: Math.round(result.cpuMs),
+      peakMemoryBytes: result.peakMemoryBytes,
+      limit: result.limit,
+      truncated: result.truncated,
+      message: runMessage(result, limits),
+    });
+  }
+}
+
+const SIGNAL_MEANINGS: Record<string, string> = {
+  SIGSEGV: "segmentation fault",
+  SIGABRT: "aborted",
+  SIGFPE: "arithmetic error",
+  SIGBUS: "bus error",
+  SIGILL: "illegal instruction",
+  SIGKILL: "killed",
+  SIGTERM: "terminated",
+  SIGPIPE: "broken pipe",
+  SIGSYS: "forbidden system call",
+  SIGTRAP: "trap",
+};
+
+/** What stopped a run, in words. */
+export function limitMessage(limit: LimitName, limits: PhaseLimits): string {
+  switch (limit) {
+    case "memory":
+      return `killed: memory limit of ${formatBytes(limits.memoryMiB * 1024 * 1024)} exceeded`;
+    case "cpu":
+      return `killed: CPU time limit of ${formatSeconds(limits.cpuSeconds)} exceeded`;
+    case "wall":
+      return `killed: wall-clock limit of ${formatSeconds(limits.wallSeconds)} exceeded`;
+    case "processes":
+      return `stopped: process limit of ${limits.processes} reached`;
+    case "output":
+      return `stopped: output limit of ${formatBytes(limits.outputBytes)} exceeded`;
+    case "file-size":
+      return `killed: file size limit of ${formatBytes(limits.fileSizeMiB * 1024 * 1024)} exceeded`;
+    case "disk":
+      return `stopped: workspace full (disk limit of ${formatBytes(limits.workspaceMiB * 1024 * 1024)})`;
+  }
+}
+
+function endedHow(result: SandboxResult): string {
+  if (result.signal) {
+    const meaning = SIGNAL_MEANINGS[result.signal];
+    return `killed by signal ${result.signal}${meaning ? ` (${meaning})` : ""}`;
+  }
+  return `exited with code ${result.exitCode}`;
+}
+
+export function runMessage(result: SandboxResult, limits: PhaseLimits): string {
+  if (result.killed) return "stopped: killed on request";
+  if (result.limit) {
+    const text = limitMessage(result.limit, limits);
+    // Say how it ended too when that is not obvious from the limit (e.g. exit code after ENOSPC).
+    return result.limit === "processes" || result.limit === "disk" ? `${text}; ${endedHow(result)}` : text;
+  }
+  return endedHow(result);
+}
+
+function compileFailureMessage(result: SandboxResult, errors: number, limits: PhaseLimits): string {
+  if (result.limit) return `compilation failed: ${limitMessage(result.limit, limits).replace(/^(killed|stopped): /, "compiler $1: ")}`;
+  if (result.signal) return `compilation failed: compiler ${endedHow(result)}`;
+  if (errors > 0) return `compilation failed: ${errors} error${errors === 1 ? "" : "s"}`;
+  if (result.exitCode === 0 && !result.retrieved) return "compilation failed: the compiler produced no program";
+  return `compilation failed (compiler exited with code ${result.exitCode})`;
+}

@@ -1,0 +1,157 @@
+/**
+ * A run's own build tree, made from the warm one in a few milliseconds.
+ *
+ * The warm tree (a kernel's source folder and its cargo target dir, built by
+ * scripts/build-kernels.ts) is never written by a run. A run gets:
+ *   - a copy of the kernel's source, mtimes preserved, with the slide's files written over it
+ *     (new mtime, so cargo sees exactly those files as changed);
+ *   - a copy of the target dir in which every small file (fingerprints, dep-info, the editable
+ *     crates' artifacts and their incremental cache) is copied with its mtime, and every big
+ *     immutable artifact (libcore's 57 MB .rlib and .rmeta, alloc, dependencies, build scripts)
+ *     is a symbolic link into the warm tree.
+ * Cargo follows the links to read the artifacts and compare mtimes, finds core & co. fresh and
+ * rebuilds only the edited crate. Inside the sandbox the warm tree is mounted read-only, so even
+ * a cargo that decided to rebuild core could not write through a link: it would fail loudly.
+ *
+ * Figures (kernels/osbe, these machines): the warm target dir holds 142 MB in ~240 files; the
+ * run's copy is about 3 MB plus links and takes ~10 ms to make.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { checkReplaceable, type KernelProfile } from "./profile";
+
+export interface RunTreeOptions {
+  profile: KernelProfile;
+  /** An empty (or missing) directory that becomes the run's copy of the kernel's source folder. */
+  runDir: string;
+  /** Replaced files: path relative to the kernel's source folder → new content. */
+  files?: Record<string, string>;
+  /**
+   * Where the build will see the warm target dir: on the host its real path (the default); inside
+   * the sandbox the path of its read-only mount (e.g. "/warm/osbe/target"). The links point there.
+   */
+  warmTargetSeenAt?: string;
+  /** Files at least this big are linked instead of copied (default 1 MiB). */
+  linkMinBytes?: number;
+}
+
+export interface RunTree {
+  /** The run's kernel source folder (mount it at profile.mountPath in the sandbox). */
+  sourceDir: string;
+  targetDir: string;
+  /** The image's path on the host once the build has run. */
+  imagePath: string;
+  copiedFiles: number;
+  copiedBytes: number;
+  linkedFiles: number;
+  linkedBytes: number;
+}
+
+/** True for files a build of the editable crates writes: these are always copied, never linked. */
+function belongsToEditableCrate(name: string, crates: string[]): boolean {
+  return crates.some((crate) => {
+    const underscored = crate.replaceAll("-", "_");
+    return [crate, underscored, `lib${underscored}`].some(
+      (prefix) => name === prefix || name.startsWith(prefix + "-") || name.startsWith(prefix + "."),
+    );
+  });
+}
+
+async function copyPreserving(from: string, to: string, stat: { mode: number; atime: Date; mtime: Date }) {
+  await fs.copyFile(from, to);
+  await fs.chmod(to, stat.mode & 0o7777);
+  await fs.utimes(to, stat.atime, stat.mtime);
+}
+
+/** Creates the run's tree. Throws if the warm tree is missing (run scripts/build-kernels.ts). */
+export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> {
+  const { profile, runDir } = options;
+  const warmTarget = path.join(profile.sourceDir, profile.targetDir);
+  const warmTargetSeenAt = options.warmTargetSeenAt ?? warmTarget;
+  const linkMinBytes = options.linkMinBytes ?? 1024 * 1024;
+  const tree: RunTree = {
+    sourceDir: runDir,
+    targetDir: path.join(runDir, profile.targetDir),
+    imagePath: path.join(runDir, profile.imagePath),
+    copiedFiles: 0,
+    copiedBytes: 0,
+    linkedFiles: 0,
+    linkedBytes: 0,
+  };
+  try {
+    await fs.access(warmTarget);
+  } catch {
+    throw new Error(`kernel ${profile.name}: no warm build tree at ${warmTarget} (run scripts/build-kernels.ts)`);
+  }
+  // Check the replaced files before touching the disk.
+  const replaced = Object.entries(options.files ?? {}).map(([file, content]) => [checkReplaceable(profile, file).path, content] as const);
+
+  await fs.mkdir(runDir, { recursive: true });
+
+  // 1. The source, without the target dir and version-control data.
+  const skip = new Set([path.normalize(profile.targetDir), ".git"]);
+  const walkSource = async (rel: string): Promise<void> => {
+    for (const entry of await fs.readdir(path.join(profile.sourceDir, rel), { withFileTypes: true })) {
+      const relPath = path.join(rel, entry.name);
+      if (skip.has(relPath)) continue;
+      const from = path.join(profile.sourceDir, relPath);
+      const to = path.join(runDir, relPath);
+      if (entry.isDirectory()) {
+        await fs.mkdir(to, { recursive: true });
+        await walkSource(relPath);
+      } else if (entry.isFile()) {
+        const stat = await fs.stat(from);
+        await copyPreserving(from, to, stat);
+        tree.copiedFiles++;
+        tree.copiedBytes += stat.size;
+      } else if (entry.isSymbolicLink()) {
+        await fs.symlink(await fs.readlink(from), to);
+      }
+    }
+  };
+  await walkSource("");
+
+  // 2. The target dir: small files copied, big immutable artifacts linked.
+  const walkTarget = async (rel: string, insideIncremental: boolean): Promise<void> => {
+    const fromDir = path.join(warmTarget, rel);
+    const toDir = path.join(tree.targetDir, rel);
+    await fs.mkdir(toDir, { recursive: true });
+    for (const entry of await fs.readdir(fromDir, { withFileTypes: true })) {
+      const relPath = path.join(rel, entry.name);
+      const from = path.join(fromDir, entry.name);
+      const to = path.join(toDir, entry.name);
+      if (entry.isDirectory()) {
+        await walkTarget(relPath, insideIncremental || entry.name === "incremental");
+      } else if (entry.isSymbolicLink()) {
+        await fs.symlink(await fs.readlink(from), to);
+      } else if (entry.isFile()) {
+        const stat = await fs.stat(from);
+        const link = stat.size >= linkMinBytes && !insideIncremental && !belongsToEditableCrate(entry.name, profile.editableCrates);
+        if (link) {
+          await fs.symlink(path.join(warmTargetSeenAt, relPath), to);
+          tree.linkedFiles++;
+          tree.linkedBytes += stat.size;
+        } else {
+          await copyPreserving(from, to, stat);
+          tree.copiedFiles++;
+          tree.copiedBytes += stat.size;
+        }
+      }
+    }
+  };
+  await walkTarget("", false);
+
+  // 3. The slide's files, with a fresh mtime: cargo rebuilds because of them and nothing else.
+  for (const [file, content] of replaced) {
+    const to = path.join(runDir, file);
+    await fs.mkdir(path.dirname(to), { recursive: true });
+    await fs.rm(to, { force: true }); // never write through a link
+    await fs.writeFile(to, content);
+  }
+  return tree;
+}
+
+/** Removes a run's tree; links are removed, never followed. */
+export async function removeRunTree(runDir: string): Promise<void> {
+  await fs.rm(runDir, { recursive: true, force: true, maxRetries: 3 });
+}

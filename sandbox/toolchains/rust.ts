@@ -1,0 +1,121 @@
+/**
+ * Rust with Debian's rustc-web in /usr (rustup's toolchain under /root is out of the sandbox user's
+ * reach). main.rs is the crate root; `mod x;` finds x.rs or x/mod.rs beside it in /work.
+ * Diagnostics come from --error-format=json, one JSON object per line on stderr, each carrying
+ * rustc's own `rendered` text.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { Diagnostic, RunRequest } from "../../lib/protocol";
+import { BINARY_NAME, COMPILE_OUTPUT_DIR, hideSandboxPaths, type CompileCommand, type ParsedDiagnostics, type Toolchain } from "./toolchain";
+
+const run = promisify(execFile);
+
+export const DEFAULT_EDITION = "2021";
+
+interface RustSpan {
+  file_name: string;
+  line_start: number;
+  line_end: number;
+  column_start: number;
+  column_end: number;
+  is_primary: boolean;
+}
+interface RustDiagnostic {
+  $message_type?: string;
+  message: string;
+  code: { code: string } | null;
+  level: string;
+  spans: RustSpan[];
+  rendered: string | null;
+}
+
+export class RustToolchain implements Toolchain {
+  readonly language = "rust" as const;
+  readonly name = "rustc";
+
+  constructor(readonly binary = "/usr/bin/rustc") {}
+
+  async detectVersion(): Promise<string> {
+    const { stdout } = await run(this.binary, ["--version"], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
+    // "rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)" → "1.96.0 (ac68faa20 2026-05-25)"
+    return stdout.trim().replace(/^rustc /, "").replace(/ \(built from a source tarball\)$/, "");
+  }
+
+  compileCommand(request: RunRequest): CompileCommand {
+    let edition = DEFAULT_EDITION;
+    let release = false;
+    for (const flag of request.flags) {
+      const m = /^--edition=(\d{4})$/.exec(flag);
+      if (m) edition = m[1]!;
+      if (flag === "--release") release = true;
+      if (flag === "--debug") release = false;
+    }
+    return {
+      program: this.binary,
+      args: [
+        `--edition=${edition}`,
+        "--error-format=json",
+        "--color=never",
+        "--crate-type=bin",
+        "--crate-name=main",
+        // /usr/bin/cc is a symlink through /etc/alternatives, and the sandbox has no /etc.
+        "-C", "linker=gcc",
+        ...(release ? ["-C", "opt-level=3", "-C", "debug-assertions=off"] : ["-C", "opt-level=0"]),
+        "-o", `${COMPILE_OUTPUT_DIR}/${BINARY_NAME}`,
+        "main.rs",
+      ],
+    };
+  }
+
+  parseDiagnostics(stdout: string, stderr: string): ParsedDiagnostics {
+    const items: Diagnostic[] = [];
+    const rendered: string[] = [];
+    const other: string[] = [];
+    for (const line of stderr.split("\n")) {
+      const d = line.startsWith("{") ? tryParse(line) : null;
+      if (!d) {
+        if (line.trim()) other.push(line);
+        continue;
+      }
+      if (d.$message_type && d.$message_type !== "diagnostic") continue;
+      if (d.rendered) rendered.push(hideSandboxPaths(d.rendered));
+      const span = d.spans.find((s) => s.is_primary) ?? d.spans[0];
+      if (!span) continue; // "aborting due to …": in the text, not an item
+      const item: Diagnostic = {
+        file: hideSandboxPaths(span.file_name),
+        line: span.line_start,
+        column: span.column_start,
+        endLine: span.line_end,
+        endColumn: span.column_end,
+        severity: rustSeverity(d.level),
+        message: d.message,
+      };
+      if (d.code?.code) item.code = d.code.code;
+      items.push(item);
+    }
+    const otherText = hideSandboxPaths(other.join("\n"));
+    return {
+      items,
+      rendered: rendered.join("") + (otherText ? otherText + "\n" : ""),
+      stdout: hideSandboxPaths(stdout),
+      stderr: otherText ? otherText + "\n" : "",
+    };
+  }
+}
+
+function rustSeverity(level: string): Diagnostic["severity"] {
+  if (level === "warning") return "warning";
+  if (level === "note" || level === "failure-note") return "note";
+  if (level === "help") return "help";
+  return "error";
+}
+
+function tryParse(line: string): RustDiagnostic | null {
+  try {
+    const value = JSON.parse(line) as RustDiagnostic;
+    return value && typeof value === "object" && Array.isArray(value.spans) ? value : null;
+  } catch {
+    return null;
+  }
+}

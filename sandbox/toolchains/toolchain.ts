@@ -1,0 +1,56 @@
+/**
+ * A toolchain turns a request's files into a binary inside the sandbox and reads the compiler's
+ * machine-readable diagnostics. It decides what to run; the driver decides how to contain it.
+ */
+import type { Diagnostic, Language, RunRequest } from "../../lib/protocol";
+
+/** Where the compile sandbox leaves the binary (its /out), and where the run sandbox finds it. */
+export const COMPILE_OUTPUT_DIR = "/out";
+export const BINARY_NAME = "main";
+export const PROGRAM_PATH = "/program";
+export const PROGRAM_ARGV0 = "./main";
+
+/** The environment of every sandbox, compiler and program alike: nothing of the server's. */
+export const SANDBOX_ENV: Record<string, string> = {
+  PATH: "/usr/bin:/bin",
+  HOME: "/work",
+  TMPDIR: "/tmp",
+  LANG: "C.UTF-8",
+};
+
+export interface CompileCommand {
+  program: string;
+  args: string[];
+}
+
+export interface ParsedDiagnostics {
+  items: Diagnostic[];
+  /** The human-readable text, with the user's file names only. */
+  rendered: string;
+  /** Compiler output that was not a diagnostic (linker messages and the like), cleaned of sandbox paths. */
+  stdout: string;
+  stderr: string;
+}
+
+export interface Toolchain {
+  readonly language: Language;
+  /** "gcc", "rustc". */
+  readonly name: string;
+  /** The compiler's version, found on the host at start; throws when the compiler is missing. */
+  detectVersion(): Promise<string>;
+  /** The compile command inside the sandbox (working directory /work, output /out/main). */
+  compileCommand(request: RunRequest): CompileCommand;
+  parseDiagnostics(stdout: string, stderr: string): ParsedDiagnostics;
+}
+
+/**
+ * Removes the sandbox's own paths from compiler and linker text: the workspace prefix, the binary's
+ * output folder, and the temporary objects the compiler drivers make in /tmp.
+ */
+export function hideSandboxPaths(text: string): string {
+  return text
+    .replace(/\/work\//g, "")
+    .replace(/\/tmp\/[A-Za-z0-9._/-]+\.o\b/g, "(object file)")
+    .replace(/\/tmp\/[A-Za-z0-9._-]+/g, "(temporary file)")
+    .replace(/\/out\//g, "");
+}
