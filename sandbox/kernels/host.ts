@@ -29,7 +29,7 @@ export function runCommand(
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd,
-      env: options.env,
+      env: options.env as NodeJS.ProcessEnv, // exactly these variables, nothing inherited
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // a process group of its own: the timeout kills cargo's rustc and ld too
     });

@@ -142,7 +142,7 @@ export function osbeProfile(kernelsDir = KERNELS_DIR): KernelProfile {
     sourceDir: path.join(kernelsDir, "osbe"),
     targetDir: "target",
     mountPath: "/kernel/osbe",
-    buildCommand: ["/usr/bin/cargo", "build", "--offline", "--locked", "--message-format=json-diagnostic-rendered-ansi"],
+    buildCommand: ["/usr/bin/cargo", "build", "--offline", "--locked", "--message-format=json"],
     env: debianRustEnv(),
     editableCrates: ["osbe-kernel"],
     imagePath: "target/i686-osbe/debug/osbe-kernel",
