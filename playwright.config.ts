@@ -25,7 +25,9 @@ export default defineConfig({
   },
   webServer: {
     command: "tsx server/index.ts",
-    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production" },
+    // The deck tests need stable decks, a broken one and a folder without index.adoc:
+    // test/fixtures/e2e-content holds those (symlinks to test/fixtures/decks) plus a link to a real course deck.
+    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", CONTENT_DIR: process.env.E2E_CONTENT_DIR ?? "test/fixtures/e2e-content" },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,
     timeout: 120_000,

@@ -91,10 +91,12 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
         scrollProgress: "auto",
         scrollLayout: "full",
       };
-      if (scroll && narrow) {
-        // A narrow logical slide: the text wraps instead of being scaled down to nothing.
+      if ((scroll || window.innerWidth < 500) && narrow) {
+        // Reading on a phone: a narrow logical slide, so text wraps instead of being scaled down to nothing,
+        // pages as tall as a slide needs (not a screen each), content from the top.
         config.width = 560;
-        config.height = Math.max(700, Math.round((560 * window.innerHeight) / window.innerWidth));
+        config.height = 900;
+        config.center = false;
         config.scrollLayout = "compact";
       }
 

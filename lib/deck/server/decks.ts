@@ -13,7 +13,8 @@ import { contentHash, listDeckFiles, statKey } from "./fingerprint";
 
 /** The content folder: `CONTENT_DIR` (server/index.ts makes it absolute), default `./content`. */
 export function contentDir(): string {
-  return path.resolve(process.env.CONTENT_DIR ?? "content");
+  // turbopackIgnore: the folder is chosen at run time, not a file of the build (keeps Next from tracing the project).
+  return path.resolve(/*turbopackIgnore: true*/ process.env.CONTENT_DIR ?? "content");
 }
 
 interface CacheState {
