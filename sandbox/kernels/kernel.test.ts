@@ -119,7 +119,7 @@ describe("kernel profiles", () => {
     expect(profiles.map((p) => p.name)).toEqual(["osbe", "eduos"]);
     const eduos = profiles[1];
     expect(eduos.successExitCode).toBe(5);
-    expect(eduos.mountPath).toBe("/kernel/eduos");
+    expect(eduos.mountPath).toBe("/srv/eduos-rs");
     expect(eduos.diagnostics).toBe("cargo-json");
     expect(eduos.env.RUSTC_BOOTSTRAP).toBe("1");
     expect(qemuArgv(eduos, "/kernel/eduos/img")).toContain("/kernel/eduos/img");
@@ -169,6 +169,19 @@ describe("the osbe kernel in QEMU", () => {
       `run tree: copied ${(tree.copiedBytes / 1e6).toFixed(1)} MB, linked ${(tree.linkedBytes / 1e6).toFixed(0)} MB; ` +
         `one-file rebuild ${build.ms.toFixed(0)} ms; boot to first serial line ${boot?.firstLineMs?.toFixed(0)} ms`,
     );
+  });
+
+  it.runIf(process.getuid?.() === 0)("gives the run's files to the sandbox user, never the shared artifacts", async () => {
+    const runDir = path.join(tempDir(), "osbe");
+    const nobody = { uid: 65534, gid: 65534 };
+    await prepareRunTree({ profile, runDir, files: { "src/hello.rs": original("src/hello.rs") }, owner: nobody });
+    const deps = path.join(runDir, "target/i686-osbe/debug/deps");
+    const core = fs.readdirSync(deps).find((f) => f.startsWith("libcore-") && f.endsWith(".rlib"))!;
+    expect(fs.statSync(path.join(deps, core)).uid).toBe(fs.statSync(path.join(warmTarget, "i686-osbe/debug/deps", core)).uid);
+    expect(fs.statSync(path.join(deps, core)).ino).toBe(fs.statSync(path.join(warmTarget, "i686-osbe/debug/deps", core)).ino);
+    expect(fs.statSync(path.join(runDir, "src/hello.rs")).uid).toBe(nobody.uid);
+    expect(fs.statSync(deps).uid).toBe(nobody.uid);
+    expect(snapshot(warmTarget)).toEqual(warmSnapshot);
   });
 
   it("runs an edited scheduler and edited tasks", async () => {
