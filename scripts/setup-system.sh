@@ -10,6 +10,7 @@ packages=(
   bubblewrap             # the default sandbox driver
   util-linux             # setpriv: drop to an unprivileged user before bwrap
   qemu-system-x86        # boots the teaching kernel
+  binutils               # GNU ld links the teaching kernel (Debian's rustc-web has no rust-lld)
   chromium               # headless browser for the Playwright tests
   fonts-dejavu-core fonts-liberation2  # readable text in screenshots and PDFs
 )

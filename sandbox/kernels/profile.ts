@@ -32,6 +32,8 @@ export interface KernelPhaseLimits {
   outputBytes: number;
   fileSizeMiB: number;
   openFiles: number;
+  /** RLIMIT_AS, if the driver sets one: rustc maps libcore's 57 MB metadata, QEMU its JIT buffer. */
+  addressSpaceMiB: number;
 }
 
 export interface KernelProfile {
@@ -111,10 +113,14 @@ export function multibootQemuArgs(memoryMiB = 32): string[] {
   ];
 }
 
+/**
+ * Measured on these machines (kernels/osbe, one-file rebuild, bwrap as nobody, cgroup v1):
+ * the build peaks at 13 pids and ~45 MiB charged memory with a warm page cache (rustc's shared
+ * libraries, ~250 MiB, are charged to whoever reads them first), and fails below 768 MiB of
+ * address space; QEMU peaks at 5 pids and ~26 MiB charged, ~50 MiB resident.
+ */
 export const DEFAULT_KERNEL_LIMITS: KernelProfile["limits"] = {
   build: {
-    // cargo + rustc + ld peak at about 170 MiB on a one-file rebuild; a clean build-std of core
-    // needs more (see kernels/README.md), but that only happens when preparing the warm tree.
     memoryMiB: 768,
     cpuSeconds: 30,
     wallSeconds: 30,
@@ -122,9 +128,9 @@ export const DEFAULT_KERNEL_LIMITS: KernelProfile["limits"] = {
     outputBytes: 1024 * 1024,
     fileSizeMiB: 64,
     openFiles: 256,
+    addressSpaceMiB: 1024,
   },
   boot: {
-    // QEMU with -m 32M and a 32 MiB JIT buffer: about 50 MiB resident.
     memoryMiB: 256,
     cpuSeconds: 10,
     wallSeconds: 5,
@@ -132,6 +138,8 @@ export const DEFAULT_KERNEL_LIMITS: KernelProfile["limits"] = {
     outputBytes: 256 * 1024,
     fileSizeMiB: 1,
     openFiles: 64,
+    // With -accel tcg,tb-size=32 (multibootQemuArgs); QEMU's default 1 GiB JIT buffer needs more.
+    addressSpaceMiB: 512,
   },
 };
 
