@@ -83,15 +83,18 @@ export class CgroupSet {
   }
 
   /**
-   * Kills every process in the sandbox. Freezing first stops a fork bomb from adding processes
-   * between reading the list and sending the signals; SIGKILL is delivered when thawed.
+   * Kills every process in the sandbox except `spare`. Freezing first stops a fork bomb from adding
+   * processes between reading the list and sending the signals; SIGKILL is delivered when thawed.
+   * The driver spares its own direct child (bwrap's monitor) so that it can reap the sandbox's
+   * PID 1 and exit by itself: killed first, it would leave PID 1 a zombie for the host's init.
    */
-  async killAll(): Promise<void> {
+  async killAll(spare?: number): Promise<void> {
     for (let attempt = 0; attempt < 50; attempt++) {
-      const pids = this.pids();
+      const pids = this.pids().filter((p) => p !== spare);
       if (pids.length === 0) return;
       await write(this.dirs.freezer, "freezer.state", "FROZEN").catch(() => undefined);
       for (const pid of this.pids()) {
+        if (pid === spare) continue;
         try {
           process.kill(pid, "SIGKILL");
         } catch {

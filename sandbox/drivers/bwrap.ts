@@ -110,6 +110,10 @@ class BwrapSandbox implements SandboxProcess {
   private lastUsage: SandboxUsage = { cpuMs: 0, memoryBytes: 0 };
   private readonly truncated = { stdout: false, stderr: false };
   private stdinClosed = false;
+  private pendingStdin: string[] = [];
+  private exited = false;
+  /** The start of stderr: bwrap's own complaint when the sandbox cannot start. */
+  private stderrHead = "";
 
   constructor(
     private readonly options: BwrapDriverOptions,
@@ -124,8 +128,14 @@ class BwrapSandbox implements SandboxProcess {
   }
 
   writeStdin(data: string): void {
-    const stdin = this.child?.stdin;
-    if (!stdin || this.stdinClosed || stdin.destroyed) return;
+    if (this.stdinClosed) return;
+    if (!this.child) {
+      // Still priming: keep it (bounded) until the program exists.
+      if (this.pendingStdin.length < 256) this.pendingStdin.push(data);
+      return;
+    }
+    const stdin = this.child.stdin;
+    if (!stdin || stdin.destroyed) return;
     // A program that does not read its input must not make the server buffer without end.
     if (stdin.writableLength > MiB) return;
     stdin.write(data);
@@ -192,10 +202,15 @@ class BwrapSandbox implements SandboxProcess {
     });
     statusPipe?.on("error", () => undefined);
     const stdoutDone = this.pump(child.stdout!, "stdout", spec.onStdout);
-    const stderrDone = this.pump(child.stderr!, "stderr", spec.onStderr);
+    const stderrDone = this.pump(child.stderr!, "stderr", (chunk) => {
+      if (this.stderrHead.length < 512) this.stderrHead += chunk.toString("utf8", 0, 512);
+      spec.onStderr(chunk);
+    });
 
     child.stdin!.on("error", () => undefined); // EPIPE when the program ends without reading
     if (spec.stdin !== undefined) child.stdin!.write(spec.stdin);
+    for (const data of this.pendingStdin) child.stdin!.write(data);
+    this.pendingStdin = [];
     if (spec.closeStdinAfterInput || this.stdinClosed) this.closeStdin();
 
     const wallTimer = setTimeout(() => this.stop("wall"), limits.wallSeconds * 1000);
@@ -205,6 +220,7 @@ class BwrapSandbox implements SandboxProcess {
     if (this.stopReason) this.stop(this.stopReason); // kill() arrived while spawning
 
     const how = await exited;
+    this.exited = true;
     const wallMs = performance.now() - this.startedAt;
     clearTimeout(wallTimer);
     clearInterval(cpuTimer);
@@ -247,7 +263,10 @@ class BwrapSandbox implements SandboxProcess {
     else if (status?.kind === "signal") result.signal = signalName(status.signal);
     else if (status?.kind === "error") result.failure = status.message;
     else if (this.stopReason || report.oomKills > 0) result.signal = "SIGKILL"; // killed with sandbox-init
-    else result.failure = `the sandbox did not start (bwrap ended with ${how.signal ?? `exit code ${how.code}`})`;
+    else {
+      const said = this.stderrHead.trim().split("\n")[0];
+      result.failure = `the sandbox did not start (bwrap ended with ${how.signal ?? `exit code ${how.code}`}${said ? `: ${said}` : ""})`;
+    }
 
     const abnormal = result.signal !== null || (result.exitCode !== null && result.exitCode !== 0);
     let limit: LimitName | null = this.stopReason && this.stopReason !== "killed" ? this.stopReason : null;
@@ -307,8 +326,14 @@ class BwrapSandbox implements SandboxProcess {
   /** Ends the sandbox now, remembering why (the first reason wins). */
   private stop(reason: LimitName | "killed"): void {
     if (!this.stopReason) this.stopReason = reason;
-    if (!this.child || this.stopping) return;
-    this.stopping = this.cgroup.killAll().catch(() => undefined);
+    const child = this.child;
+    if (!child || this.stopping) return;
+    this.stopping = (async () => {
+      // Everything inside dies; bwrap's monitor then reaps PID 1 and exits on its own.
+      await this.cgroup.killAll(child.pid);
+      for (let waited = 0; !this.exited && waited < 2000; waited += 50) await sleep(50);
+      if (!this.exited) child.kill("SIGKILL");
+    })().catch(() => undefined);
   }
 
   private async cleanup(): Promise<void> {

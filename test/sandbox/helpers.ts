@@ -1,0 +1,162 @@
+/**
+ * Helpers for the sandbox tests: a real engine with its own uids, temp root, cache and name
+ * prefix, a run that collects its events, and the check that a run left nothing behind.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { expect } from "vitest";
+import { RunRequestSchema, type RunEvent, type RunRequestInput } from "../../lib/protocol";
+import type { Engine, RunHandle } from "../../sandbox/api";
+import { createEngine, type EngineOptions } from "../../sandbox/index";
+import { BwrapDriver, defaultBwrapOptions } from "../../sandbox/drivers/bwrap";
+
+export interface TestEngine {
+  engine: Engine;
+  driver: BwrapDriver;
+  prefix: string;
+  uidBase: number;
+  concurrency: number;
+  tempRoot: string;
+  cacheDir: string;
+  /** Asserts no cgroup, temp dir or process of this engine's sandboxes remains. */
+  expectNothingLeft(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export function startTestEngine(uidBase: number, options: Partial<EngineOptions> = {}): TestEngine {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), "osbx-test-"));
+  fs.chmodSync(base, 0o711); // the sandbox user must traverse it to reach its workspace
+  const tempRoot = path.join(base, "sandboxes");
+  const cacheDir = path.join(base, "cache");
+  const prefix = `t${uidBase.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const driver = new BwrapDriver({ ...defaultBwrapOptions(), tempRoot, uidBase });
+  const concurrency = options.concurrency ?? 2;
+  const engine = createEngine({ driver, cacheDir, namePrefix: prefix, concurrency, queueLength: 8, ...options });
+  return {
+    engine,
+    driver,
+    prefix,
+    uidBase,
+    concurrency,
+    tempRoot,
+    cacheDir,
+    async expectNothingLeft() {
+      expect(driver.leftovers(prefix), "cgroups and temp dirs of this engine's runs").toEqual([]);
+      expect(fs.readdirSync(tempRoot), "entries in the sandbox temp root").toEqual([]);
+      // Processes are gone when the run's done settles; only a zombie the host's init has not yet
+      // reaped could linger for a moment, so allow that moment.
+      for (let i = 0; i < 30 && processesOfUids(uidBase, uidBase + concurrency).length > 0; i++) await sleep(100);
+      expect(processesOfUids(uidBase, uidBase + concurrency), "processes running as a sandbox uid").toEqual([]);
+      expect(mountsUnder(tempRoot), "workspace tmpfs mounts").toEqual([]);
+    },
+    async dispose() {
+      await engine.shutdown();
+      fs.rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** PIDs (with their command) whose real uid is in [from, to). */
+export function processesOfUids(from: number, to: number): string[] {
+  const found: string[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = fs.readFileSync(`/proc/${name}/status`, "utf8");
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      const state = /^State:\s+(.*)$/m.exec(status)?.[1];
+      if (uid >= from && uid < to) found.push(`${name} ${/^Name:\s+(.*)$/m.exec(status)?.[1]} (${state})`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+function mountsUnder(dir: string): string[] {
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((line) => line.split(" ")[4]?.startsWith(dir + "/"));
+}
+
+export interface CollectedRun {
+  events: RunEvent[];
+  stdout: string;
+  stderr: string;
+  exit: Extract<RunEvent, { type: "exit" }> | undefined;
+  error: Extract<RunEvent, { type: "error" }> | undefined;
+  compiled: Extract<RunEvent, { type: "compiled" }> | undefined;
+  diagnostics: Extract<RunEvent, { type: "diagnostics" }> | undefined;
+}
+
+export interface StartedRun {
+  handle: RunHandle;
+  /** Events so far; complete after `finished`. */
+  collected: CollectedRun;
+  finished: Promise<CollectedRun>;
+  /** Resolves when an event matching `predicate` arrives. */
+  waitFor(predicate: (e: RunEvent) => boolean): Promise<RunEvent>;
+}
+
+export function start(engine: Engine, input: RunRequestInput): StartedRun {
+  const collected: CollectedRun = {
+    events: [],
+    stdout: "",
+    stderr: "",
+    exit: undefined,
+    error: undefined,
+    compiled: undefined,
+    diagnostics: undefined,
+  };
+  const waiters: Array<{ predicate: (e: RunEvent) => boolean; resolve: (e: RunEvent) => void }> = [];
+  const handle = engine.run(RunRequestSchema.parse(input), (event) => {
+    collected.events.push(event);
+    if (event.type === "stdout") collected.stdout += event.data;
+    if (event.type === "stderr") collected.stderr += event.data;
+    if (event.type === "exit") collected.exit = event;
+    if (event.type === "error") collected.error = event;
+    if (event.type === "compiled") collected.compiled = event;
+    if (event.type === "diagnostics") collected.diagnostics = event;
+    for (const w of [...waiters]) {
+      if (w.predicate(event)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(event);
+      }
+    }
+  });
+  return {
+    handle,
+    collected,
+    finished: handle.done.then(() => {
+      const ends = collected.events.filter((e) => e.type === "exit" || e.type === "error");
+      expect(ends, "exactly one exit or error event").toHaveLength(1);
+      expect(collected.events.at(-1), "the final event is the last").toBe(ends[0]);
+      return collected;
+    }),
+    waitFor(predicate) {
+      const seen = collected.events.find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+    },
+  };
+}
+
+export async function runToEnd(engine: Engine, input: RunRequestInput): Promise<CollectedRun> {
+  return start(engine, input).finished;
+}
+
+export const c = (code: string, extra: Partial<RunRequestInput> = {}): RunRequestInput => ({
+  language: "c",
+  files: [{ name: "main.c", content: code }],
+  ...extra,
+});
+
+export const rust = (code: string, extra: Partial<RunRequestInput> = {}): RunRequestInput => ({
+  language: "rust",
+  files: [{ name: "main.rs", content: code }],
+  ...extra,
+});
