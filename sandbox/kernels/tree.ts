@@ -117,9 +117,10 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
   // 1. The source, without the target dir and version-control data.
   const skip = new Set([path.normalize(profile.targetDir), ".git"]);
   const walkSource = async (rel: string): Promise<void> => {
-    for (const entry of await fs.readdir(path.join(profile.sourceDir, rel), { withFileTypes: true })) {
+    const entries = await fs.readdir(path.join(profile.sourceDir, rel), { withFileTypes: true });
+    await Promise.all(entries.map(async (entry) => {
       const relPath = path.join(rel, entry.name);
-      if (skip.has(relPath)) continue;
+      if (skip.has(relPath)) return;
       const from = path.join(profile.sourceDir, relPath);
       const to = path.join(runDir, relPath);
       if (entry.isDirectory()) {
@@ -135,7 +136,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
       } else if (entry.isSymbolicLink()) {
         await fs.symlink(await fs.readlink(from), to);
       }
-    }
+    }));
   };
   await walkSource("");
 
@@ -145,7 +146,8 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
     const toDir = path.join(tree.targetDir, rel);
     await fs.mkdir(toDir, { recursive: true });
     await own(toDir);
-    for (const entry of await fs.readdir(fromDir, { withFileTypes: true })) {
+    const entries = await fs.readdir(fromDir, { withFileTypes: true });
+    await Promise.all(entries.map(async (entry) => {
       const relPath = path.join(rel, entry.name);
       const from = path.join(fromDir, entry.name);
       const to = path.join(toDir, entry.name);
@@ -176,7 +178,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
           tree.copiedBytes += stat.size;
         }
       }
-    }
+    }));
   };
   await walkTarget("", false);
 
