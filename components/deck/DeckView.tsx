@@ -12,6 +12,7 @@
 import { useEffect, useRef } from "react";
 import type { RevealApi } from "reveal.js";
 import type { RevealOptions } from "@/lib/deck/types";
+import { POSITION_KEY } from "./DevReload";
 import "reveal.js/dist/reveal.css";
 import "reveal.js/dist/theme/white.css";
 import "./asciidoctor-revealjs.css";
@@ -53,6 +54,26 @@ function layoutStretch(root: HTMLElement, height: number): void {
     slide.style.removeProperty("height");
     el.style.height = free > 0 ? `${free}px` : old;
   });
+}
+
+/**
+ * After a dev reload (components/deck/DevReload.tsx): if the slide the hash names no longer exists (its title,
+ * hence its id, was edited), go back to the same position by indices.
+ */
+function restoreDevPosition(deck: RevealApi): void {
+  let saved: { deck: string; hash: string; h: number; v: number } | null = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(POSITION_KEY) ?? "null");
+    sessionStorage.removeItem(POSITION_KEY);
+  } catch {
+    return;
+  }
+  // reveal.js has already rewritten the URL when the slide was not found, so compare with the saved hash
+  if (!saved || !window.location.pathname.endsWith(`/decks/${encodeURIComponent(saved.deck)}`)) return;
+  const id = decodeURIComponent(saved.hash.replace(/^#\//, "").split("/")[0] ?? "");
+  if (id && /^\d+$/.test(id)) return; // a numeric hash is already positional
+  if (id && document.getElementById(id)) return;
+  deck.slide(saved.h, saved.v);
 }
 
 export default function DeckView({ slidesHtml, options }: DeckViewProps) {
@@ -113,6 +134,7 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
         deck.destroy();
         return;
       }
+      restoreDevPosition(deck);
       root.dataset.ready = "true";
     })().catch((err) => {
       console.error("reveal.js failed to start", err);

@@ -32,7 +32,7 @@ export default async function DeckPage({ params }: Props) {
       ) : (
         <DeckView key={deck.contentHash} slidesHtml={deck.slidesHtml} options={deck.reveal} />
       )}
-      {dev && <DevReload deck={deck.name} />}
+      {dev && <DevReload deck={deck.name} version={deck.contentHash} />}
     </>
   );
 }

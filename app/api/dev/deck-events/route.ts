@@ -1,13 +1,20 @@
+import { loadDeck } from "@/lib/deck/server";
 import { watchDecks } from "@/lib/deck/server/watch";
 
 export const dynamic = "force-dynamic";
 
 /**
- * Development only: server-sent events, one `change` event `{"deck": name}` per saved deck, so an open deck
- * page can reload itself. A 404 in production.
+ * Development only: server-sent events for one open deck page (`?deck=<name>&version=<contentHash>`). A
+ * `change` event `{"deck": name}` is sent when the deck's content no longer has the page's version — also
+ * right after connecting, so a save made while the page was (re)loading is not missed. A 404 in production.
  */
 export async function GET(req: Request) {
   if (process.env.NODE_ENV !== "development") return new Response("Not found", { status: 404 });
+  const url = new URL(req.url);
+  const name = url.searchParams.get("deck") ?? "";
+  const version = url.searchParams.get("version") ?? "";
+  /** Has the deck changed since the page was rendered? (cheap: the loader's cache answers unchanged decks) */
+  const changed = async () => (await loadDeck(name))?.contentHash !== version;
   const encoder = new TextEncoder();
   let cleanup = () => {};
   const stream = new ReadableStream<Uint8Array>({
@@ -19,7 +26,13 @@ export async function GET(req: Request) {
           cleanup();
         }
       };
-      const unwatch = watchDecks((deck) => send(`event: change\ndata: ${JSON.stringify({ deck })}\n\n`));
+      const announce = async () => {
+        if (await changed().catch(() => true)) send(`event: change\ndata: ${JSON.stringify({ deck: name })}\n\n`);
+      };
+      const unwatch = watchDecks((deck) => {
+        if (deck === name || deck === "*") void announce();
+      });
+      void announce();
       const heartbeat = setInterval(() => send(": keep-alive\n\n"), 20_000);
       cleanup = () => {
         clearInterval(heartbeat);
