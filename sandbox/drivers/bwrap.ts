@@ -306,15 +306,16 @@ class BwrapSandbox implements SandboxProcess {
     let seen = 0;
     return new Promise((resolve) => {
       stream.on("data", (chunk: Buffer) => {
-        if (seen >= cap) return;
         const room = cap - seen;
         seen += chunk.length;
-        if (chunk.length > room) {
-          deliver(chunk.subarray(0, room));
+        if (chunk.length <= room) {
+          deliver(chunk);
+          return;
+        }
+        if (room > 0) deliver(chunk.subarray(0, room));
+        if (!this.truncated[which]) {
           this.truncated[which] = true;
           this.stop("output");
-        } else {
-          deliver(chunk);
         }
       });
       stream.on("error", () => resolve());
