@@ -218,7 +218,7 @@ describe("the osbe kernel in QEMU", () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 
-  it("names a triple fault (a broken IDT) and a kernel panic", async () => {
+  it("names a triple fault (a broken IDT), a kernel panic and a CPU exception", async () => {
     const tripleFault = [
       "pub fn hello() {",
       '    crate::kprintln!("loading an empty IDT");',
@@ -227,7 +227,13 @@ describe("the osbe kernel in QEMU", () => {
       "}",
     ].join("\n");
     const panic = 'pub fn hello() {\n    let v = [1, 2];\n    let i = v.len() + 1;\n    crate::kprintln!("{}", v[i % 4]);\n}\n';
+    // (in tasks.rs: hello() runs before the IDT is loaded, where int3 would triple-fault)
+    const exception = 'pub fn spawn_all() {\n    unsafe { core::arch::asm!("int3") };\n    unsafe { core::arch::asm!("ud2") };\n}\n';
     const [fault, panicked] = await Promise.all([run({ "src/hello.rs": tripleFault }), run({ "src/hello.rs": panic })]);
+    // A CPU exception goes through the IDT: int3 returns, ud2 (invalid opcode) panics.
+    const trapped = await run({ "src/tasks.rs": exception });
+    expect(trapped.boot?.stdout).toMatch(/\n\[int\] breakpoint at eip=0x[0-9a-f]+\nKERNEL PANIC: panicked at src\/interrupts.rs:\d+:\d+:\nCPU exception 6 \(invalid opcode\)/);
+    expect(trapped.boot?.outcome).toMatchObject({ kind: "failure", exitCode: 35 });
     expect(fault.build.ok, fault.build.stderr).toBe(true);
     expect(fault.boot?.outcome.kind).toBe("triple-fault");
     expect(panicked.build.ok, panicked.build.stderr).toBe(true);
