@@ -122,6 +122,7 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
       }
 
       root.classList.toggle("deck-scroll", scroll);
+      root.classList.toggle("deck-narrow", config.width === 560);
       applyCssBackgrounds(root);
       deck = new Reveal(root, config);
       const height = Number(config.height) || 700;
