@@ -97,7 +97,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export type SandboxLimitsInput = DeepPartial<SandboxLimits>;
 
 /** Defaults, then SANDBOX_LIMITS from the environment, then the caller's options. */
-export function resolveLimits(override?: SandboxLimitsInput, env: NodeJS.ProcessEnv = process.env): SandboxLimits {
+export function resolveLimits(override?: SandboxLimitsInput, env: Record<string, string | undefined> = process.env): SandboxLimits {
   let fromEnv: SandboxLimitsInput = {};
   if (env.SANDBOX_LIMITS) {
     try {
@@ -123,7 +123,7 @@ function mergeLimits(base: SandboxLimits, over: SandboxLimitsInput): SandboxLimi
   };
 }
 
-export function resolveAdmission(override: Partial<AdmissionLimits> = {}, env: NodeJS.ProcessEnv = process.env): AdmissionLimits {
+export function resolveAdmission(override: Partial<AdmissionLimits> = {}, env: Record<string, string | undefined> = process.env): AdmissionLimits {
   const defaults = defaultAdmission();
   const fromEnv = (name: string): number | undefined => {
     const raw = env[name];

@@ -7,7 +7,8 @@ import type { Diagnostic, Language, RunRequest } from "../../lib/protocol";
 /** Where the compile sandbox leaves the binary (its /out), and where the run sandbox finds it. */
 export const COMPILE_OUTPUT_DIR = "/out";
 export const BINARY_NAME = "main";
-export const PROGRAM_PATH = "/program";
+/** The binary is bound read-only here; its name makes the process show as "main" in ps. */
+export const PROGRAM_PATH = "/program/main";
 export const PROGRAM_ARGV0 = "./main";
 
 /** The environment of every sandbox, compiler and program alike: nothing of the server's. */
