@@ -92,7 +92,8 @@ export class Workspace {
     const source = path.join(this.root, relativeToRoot);
     let handle: fsp.FileHandle | undefined;
     try {
-      handle = await fsp.open(source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO left there must not hang the server in open().
+      handle = await fsp.open(source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
       const stat = await handle.stat();
       if (!stat.isFile() || stat.size > maxBytes) return false;
       const data = await handle.readFile();
@@ -103,6 +104,12 @@ export class Workspace {
     } finally {
       await handle?.close();
     }
+  }
+
+  /** Marks the workspace as possibly mounted: for removing one a crashed server left behind. */
+  assumeMounted(): this {
+    this.mounted = fs.existsSync(this.root) && isMountPoint(this.root);
+    return this;
   }
 
   /** Unmounts and removes everything; safe to call twice and after a failed create(). */
@@ -126,4 +133,12 @@ export class Workspace {
     }
     await fsp.rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function isMountPoint(dir: string): boolean {
+  const target = path.resolve(dir);
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((line) => line.split(" ")[4] === target);
 }

@@ -36,6 +36,8 @@ const CPU_POLL_MS = 200;
 const DRAIN_MS = 2000;
 /** A workspace with less free space than this after a failed program was probably filled up. */
 const FULL_WORKSPACE_BYTES = 64 * 1024;
+/** A sandbox without processes this old was left by a server that died (runs last ≤ ~70 s). */
+const STALE_MS = 10 * 60 * 1000;
 
 export interface BwrapDriverOptions {
   /** Parent of each sandbox's cgroups under /sys/fs/cgroup/<controller>/. */
@@ -74,6 +76,7 @@ export class BwrapDriver implements SandboxDriver {
     }
     await fsp.mkdir(this.options.tempRoot, { recursive: true, mode: 0o711 });
     await fsp.chmod(this.options.tempRoot, 0o711);
+    await this.removeStale();
     this.initHelper = await buildInitHelper(this.options.helperDir);
     this.seccompFile = path.join(this.options.helperDir, "seccomp.bpf");
     await fsp.writeFile(this.seccompFile, seccompFilterBytes(), { mode: 0o444 });
@@ -83,6 +86,32 @@ export class BwrapDriver implements SandboxDriver {
     if (!/^[a-z0-9-]{1,80}$/.test(spec.name)) throw new Error(`invalid sandbox name: ${spec.name}`);
     if (!this.initHelper) throw new Error("BwrapDriver.prepare() has not run");
     return new BwrapSandbox(this.options, this.initHelper, this.seccompFile, spec);
+  }
+
+  /**
+   * Removes what a crashed server left behind: sandboxes (temp dir and cgroups) with no process
+   * and older than STALE_MS. Age and emptiness together keep another engine's live sandbox safe,
+   * even one still being primed.
+   */
+  private async removeStale(): Promise<void> {
+    const names = new Set<string>();
+    for (const dir of listCgroups(this.options.cgroupParent)) names.add(path.basename(dir));
+    for (const name of fs.readdirSync(this.options.tempRoot)) names.add(name);
+    for (const name of names) {
+      if (!/^[a-z0-9-]{1,80}$/.test(name)) continue;
+      const cgroup = new CgroupSet(this.options.cgroupParent, name);
+      const dir = path.join(this.options.tempRoot, name);
+      const ages = [dir, ...Object.values(cgroup.dirs)].map((d) => {
+        try {
+          return Date.now() - fs.statSync(d).mtimeMs;
+        } catch {
+          return Number.POSITIVE_INFINITY;
+        }
+      });
+      if (Math.min(...ages) < STALE_MS || cgroup.pids().length > 0) continue;
+      await cgroup.remove().catch(() => undefined);
+      await new Workspace(dir).assumeMounted().dispose().catch(() => undefined);
+    }
   }
 
   leftovers(prefix: string): string[] {
