@@ -7,7 +7,13 @@ export const dynamic = "force-dynamic";
 /** A file of a deck folder (images, media, downloads); anything outside the folder is a 404. */
 export async function GET(_req: Request, { params }: { params: Promise<{ name: string; path: string[] }> }) {
   const { name, path } = await params;
-  const asset = await resolveDeckAsset(name, path.map((s) => decodeURIComponent(s)));
+  let segments: string[];
+  try {
+    segments = path.map((s) => decodeURIComponent(s));
+  } catch {
+    segments = []; // malformed escape: not a file of ours
+  }
+  const asset = await resolveDeckAsset(name, segments);
   if (!asset) return new Response("Not found", { status: 404, headers: { "content-type": "text/plain" } });
   const body = Readable.toWeb(createReadStream(asset.file)) as unknown as ReadableStream<Uint8Array>;
   return new Response(body, {
