@@ -63,11 +63,12 @@ describe("RunConnection", () => {
       expect(hello.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe("one\n");
 
       // A run in flight when the server goes away.
+      let stopped: Promise<void> = Promise.resolve();
       const cutOff = new Promise<RunEvent[]>((resolve) => {
         const events: RunEvent[] = [];
         connection.run(c("int main(void){for(;;){}}\n"), (event) => {
           events.push(event);
-          if (event.type === "running") void stopServer(first);
+          if (event.type === "running") stopped = stopServer(first);
           if (event.type === "exit" || event.type === "error") resolve(events);
         });
       });
@@ -76,6 +77,7 @@ describe("RunConnection", () => {
       expect((ended as { message: string }).message).toMatch(/connection lost/);
 
       // The server comes back on the same port; the next run goes through without any help.
+      await stopped;
       const second = await startServer(first.port);
       try {
         const again = await runToEnd(connection, c('#include <stdio.h>\nint main(void){puts("two");}\n'));
