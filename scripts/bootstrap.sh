@@ -10,3 +10,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Warm build trees of the kernel lab (about 25 s the first time, a fraction of a second after).
+node_modules/.bin/tsx scripts/build-kernels.ts
