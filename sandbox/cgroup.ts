@@ -48,7 +48,7 @@ export class CgroupSet {
   }
 
   async create(limits: CgroupLimits): Promise<void> {
-    for (const c of CONTROLLERS) await fsp.mkdir(this.dirs[c], { recursive: true });
+    await Promise.all(CONTROLLERS.map((c) => fsp.mkdir(this.dirs[c], { recursive: true })));
     const mem = String(limits.memoryBytes);
     // memsw (memory + swap) must stay ≥ memory, so set memory first.
     await write(this.dirs.memory, "memory.limit_in_bytes", mem);
@@ -109,20 +109,23 @@ export class CgroupSet {
   /** Removes the cgroups; right after the last process exits the kernel may still say EBUSY. */
   async remove(): Promise<void> {
     await this.killAll();
-    for (const c of CONTROLLERS) {
-      const dir = this.dirs[c];
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await fsp.rmdir(dir);
-          break;
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") break;
-          if (code !== "EBUSY" || attempt >= 100) throw new Error(`cannot remove cgroup ${dir}: ${code}`);
-          if (c === "freezer") await write(dir, "freezer.state", "THAWED").catch(() => undefined);
-          await sleep(20);
-        }
-      }
+    const results = await Promise.allSettled(CONTROLLERS.map((c) => removeDir(this.dirs[c], c === "freezer")));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+}
+
+async function removeDir(dir: string, isFreezer: boolean): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.rmdir(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || attempt >= 100) throw new Error(`cannot remove cgroup ${dir}: ${code}`);
+      if (isFreezer) await write(dir, "freezer.state", "THAWED").catch(() => undefined);
+      await sleep(20);
     }
   }
 }

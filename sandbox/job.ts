@@ -265,7 +265,6 @@ const SIGNAL_MEANINGS: Record<string, string> = {
   SIGFPE: "arithmetic error",
   SIGBUS: "bus error",
   SIGILL: "illegal instruction",
-  SIGKILL: "killed",
   SIGTERM: "terminated",
   SIGPIPE: "broken pipe",
   SIGSYS: "forbidden system call",

@@ -20,13 +20,15 @@ afterAll(async () => {
 });
 
 describe("resource exhaustion", () => {
-  it("fork bomb: stopped at the process limit", async () => {
+  it("fork bomb: stopped at the process limit while another run carries on", async () => {
+    const other = start(t.engine, c(`#include <stdio.h>\n#include <unistd.h>\nint main(void) { usleep(300000); puts("other run fine"); return 0; }\n`));
     const run = await runToEnd(
       t.engine,
       c(`#include <unistd.h>\nint main(void) { for (;;) fork(); }\n`, { limits: { processes: 32, cpuSeconds: 2, wallSeconds: 5 } }),
     );
     expect(run.exit).toMatchObject({ phase: "run", limit: "processes" });
     expect(run.exit!.message).toMatch(/^stopped: process limit of 32 reached; /);
+    expect((await other.finished).stdout).toBe("other run fine\n");
   });
 
   it("memory bomb: killed at the memory limit", async () => {
