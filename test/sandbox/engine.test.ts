@@ -131,6 +131,16 @@ describe("Rust", () => {
     expect(run.exit).toMatchObject({ phase: "compile", message: "compilation failed: 1 error" });
   });
 
+  it("reports a panic with Rust's exit code 101 and its message on stderr; threads work", async () => {
+    const run = await runToEnd(
+      t.engine,
+      rust(`fn main() {\n    let h: Vec<_> = (0..4).map(|i| std::thread::spawn(move || i * 2)).collect();\n    let sum: i32 = h.into_iter().map(|h| h.join().unwrap()).sum();\n    println!("sum {sum}");\n    let v: Vec<i32> = Vec::new();\n    println!("{}", v[sum as usize]);\n}\n`),
+    );
+    expect(run.stdout).toBe("sum 12\n");
+    expect(run.stderr).toContain("index out of bounds");
+    expect(run.exit).toMatchObject({ exitCode: 101, message: "exited with code 101" });
+  });
+
   it("maps --release and --edition to rustc options", async () => {
     const code = `fn main() { println!("debug_assertions={}", cfg!(debug_assertions)); }\n`;
     expect((await runToEnd(t.engine, rust(code))).stdout).toBe("debug_assertions=true\n");

@@ -199,6 +199,26 @@ describe("no way out", () => {
     expect(run.exit).toMatchObject({ limit: "wall", message: "killed: wall-clock limit of 1 s exceeded" });
   });
 
+  it("runs cannot see each other: processes, files, /tmp", async () => {
+    const first = start(
+      t.engine,
+      c(`#include <stdio.h>\n#include <unistd.h>\nint main(void) { FILE *f = fopen("/tmp/first-secret", "w"); fputs("s", f); fclose(f); puts("written"); fflush(stdout); sleep(2); return 0; }\n`),
+    );
+    try {
+      await first.waitFor((e) => e.type === "stdout");
+      const second = await runToEnd(
+        t.engine,
+        c(`#include <stdlib.h>\nint main(void) { return system("ls /tmp /work; ls /proc | grep -c '^[0-9]'; cat /tmp/first-secret 2>&1 | head -1"); }\n`),
+      );
+      expect(second.stdout).toMatch(/^\/tmp:\n\n\/work:\nmain\.c\n/); // an empty /tmp of its own
+      expect(second.stdout).toMatch(/^[345]$/m); // its own PID 1, the program, sh, ls/grep: nothing of the other run
+      expect(second.stdout).toContain("/tmp/first-secret: No such file or directory");
+    } finally {
+      first.handle.kill();
+      await first.finished;
+    }
+  });
+
   it("blocked system calls fail; namespaces cannot be made", async () => {
     const run = await runToEnd(
       t.engine,
