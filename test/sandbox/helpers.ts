@@ -140,7 +140,11 @@ export function start(engine: Engine, input: RunRequestInput): StartedRun {
     waitFor(predicate) {
       const seen = collected.events.find(predicate);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ predicate, resolve }));
+      return new Promise((resolve, reject) => {
+        waiters.push({ predicate, resolve });
+        // A run that ends without the awaited event fails the test now, with what it said.
+        void handle.done.then(() => reject(new Error(`the run ended without the awaited event: ${JSON.stringify(collected.events).slice(0, 2000)}`)));
+      });
     },
   };
 }

@@ -219,6 +219,24 @@ describe("no way out", () => {
     }
   });
 
+  it("is root nowhere: an unprivileged uid inside and outside, no capabilities", async () => {
+    const run = start(t.engine, c(`#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\nint main(void) { printf("uid=%d euid=%d gid=%d\\n", (int)getuid(), (int)geteuid(), (int)getgid()); fflush(stdout); system("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"); sleep(2); return 0; }\n`));
+    try {
+      await run.waitFor(() => run.collected.stdout.includes("CapAmb"));
+      const uid = Number(/uid=(\d+)/.exec(run.collected.stdout)![1]);
+      expect(uid).toBeGreaterThanOrEqual(t.uidBase);
+      expect(uid).toBeLessThan(t.uidBase + t.concurrency);
+      expect(run.collected.stdout).toContain(`euid=${uid} gid=${uid}`);
+      for (const cap of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) expect(run.collected.stdout).toMatch(new RegExp(`${cap}:\\s+0+\\n`));
+      // Seen from the host, every process of the run belongs to that uid, none to root.
+      const { processesOfUids } = await import("./helpers");
+      expect(processesOfUids(uid, uid + 1).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      run.handle.kill();
+      await run.finished;
+    }
+  });
+
   it("blocked system calls fail; namespaces cannot be made", async () => {
     const run = await runToEnd(
       t.engine,
