@@ -38,6 +38,11 @@ export const RunnableBlockSchema = z.object({
   /** Editor height in lines; the runner fits the slide when absent. */
   lines: z.number().int().positive().optional(),
   readOnly: z.boolean().default(false),
+  /**
+   * How the program must end for `npm run check`: an exit code, or the name of the signal that ends it
+   * (e.g. "SIGSEGV" for a crash demo). Absent: 0. Set with the block attribute `exit=`.
+   */
+  exit: z.union([z.number().int(), z.string().regex(/^SIG[A-Z0-9]+$/)]).optional(),
   /** Where the block stands, for messages: deck file and line. */
   source: z.object({ file: z.string(), line: z.number().int() }),
 });
@@ -143,4 +148,102 @@ function lineRegExp(patternLine: string): RegExp {
     .map((part) => (part === "{{ANY}}" ? "[^\\n]*" : part === "{{NUM}}" ? "-?\\d+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
     .join("");
   return new RegExp(`^${escaped}$`);
+}
+
+/** Hidden lines kept out of the editor: they go back in before visible row `before` when the code runs. */
+export interface HiddenGroup {
+  before: number;
+  lines: string[];
+}
+
+/** Splits compiled code into what the editor shows and the hidden groups around it. */
+export function separateHidden(code: string, hiddenRows: number[]): { visible: string; groups: HiddenGroup[] } {
+  const hidden = new Set(hiddenRows);
+  const visible: string[] = [];
+  const groups: HiddenGroup[] = [];
+  code.split("\n").forEach((line, row) => {
+    if (!hidden.has(row)) return void visible.push(line);
+    const last = groups.at(-1);
+    if (last && last.before === visible.length) last.lines.push(line);
+    else groups.push({ before: visible.length, lines: [line] });
+  });
+  return { visible: visible.join("\n"), groups };
+}
+
+/**
+ * Puts the hidden groups back into the (possibly edited) visible code. `rowOf[fullRow]` is the
+ * visible row a line of the compiled file came from, or null for a hidden line: diagnostics,
+ * which name compiled lines, are mapped back with it.
+ */
+export function mergeHidden(visible: string, groups: HiddenGroup[]): { code: string; rowOf: Array<number | null> } {
+  const visibleLines = visible.split("\n");
+  const lines: string[] = [];
+  const rowOf: Array<number | null> = [];
+  const sorted = [...groups].sort((a, b) => a.before - b.before);
+  let g = 0;
+  const flushUpTo = (row: number) => {
+    while (g < sorted.length && sorted[g].before <= row) {
+      for (const line of sorted[g].lines) {
+        lines.push(line);
+        rowOf.push(null);
+      }
+      g++;
+    }
+  };
+  visibleLines.forEach((line, row) => {
+    flushUpTo(row);
+    lines.push(line);
+    rowOf.push(row);
+  });
+  flushUpTo(Number.POSITIVE_INFINITY);
+  return { code: lines.join("\n"), rowOf };
+}
+
+/**
+ * A compact line diff of two outputs (trailing whitespace ignored, as checkOutput does):
+ * ` ` common line, `-` only expected, `+` only actual, under `--- expected` / `+++ actual`.
+ * Long runs of common lines are elided to `…`. Quadratic in the line counts: meant for slide-sized output.
+ */
+export function outputDiff(expected: string, actual: string, context = 2): string {
+  const norm = (t: string) => (t.replace(/\s+$/, "") === "" ? [] : t.replace(/\s+$/, "").split("\n").map((l) => l.trimEnd()));
+  const a = norm(expected);
+  const b = norm(actual);
+  if (a.length * b.length > 4_000_000) {
+    return ["--- expected", ...a.map((l) => `-${l}`), "+++ actual", ...b.map((l) => `+${l}`)].join("\n");
+  }
+  // Longest common subsequence table, from the end.
+  const lcs = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const ops: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      ops.push(` ${a[i++]}`);
+      j++;
+    } else if (j < b.length && (i === a.length || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push(`+${b[j++]}`);
+    else ops.push(`-${a[i++]}`);
+  }
+  // Keep `context` common lines around each change.
+  const keep = ops.map(() => false);
+  ops.forEach((op, k) => {
+    if (op[0] === " ") return;
+    for (let d = Math.max(0, k - context); d <= Math.min(ops.length - 1, k + context); d++) keep[d] = true;
+  });
+  const out = ["--- expected", "+++ actual"];
+  let elided = false;
+  ops.forEach((op, k) => {
+    if (keep[k]) {
+      out.push(op);
+      elided = false;
+    } else if (!elided) {
+      out.push(" …");
+      elided = true;
+    }
+  });
+  return out.join("\n");
 }

@@ -13,12 +13,15 @@ import { useEffect, useRef } from "react";
 import type { RevealApi } from "reveal.js";
 import type { RevealOptions } from "@/lib/deck/types";
 import { POSITION_KEY } from "./DevReload";
+import { mountRunners } from "../runner/mount-runners";
 import "reveal.js/dist/reveal.css";
 import "reveal.js/dist/theme/white.css";
 import "./asciidoctor-revealjs.css";
 import "./course-theme.css";
 
 export interface DeckViewProps {
+  /** The deck's folder name: runners keep students' edits under it. */
+  deck: string;
   slidesHtml: string;
   options: RevealOptions;
 }
@@ -76,7 +79,7 @@ function restoreDevPosition(deck: RevealApi): void {
   deck.slide(saved.h, saved.v);
 }
 
-export default function DeckView({ slidesHtml, options }: DeckViewProps) {
+export default function DeckView({ deck: deckName, slidesHtml, options }: DeckViewProps) {
   const rootRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -84,6 +87,7 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
     if (!root) return;
     let deck: RevealApi | null = null;
     let cancelled = false;
+    let unmountRunners = () => {};
 
     (async () => {
       const [{ default: Reveal }, { default: Notes }, { default: Highlight }, { default: Zoom }] = await Promise.all([
@@ -136,6 +140,8 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
         return;
       }
       restoreDevPosition(deck);
+      // Runners mount once the slides are laid out; each creates its editor when first on screen.
+      unmountRunners = mountRunners(root, deckName);
       root.dataset.ready = "true";
     })().catch((err) => {
       console.error("reveal.js failed to start", err);
@@ -144,13 +150,14 @@ export default function DeckView({ slidesHtml, options }: DeckViewProps) {
 
     return () => {
       cancelled = true;
+      unmountRunners();
       try {
         deck?.destroy();
       } catch {
         /* reveal.js may not have finished initialising */
       }
     };
-  }, [slidesHtml, options]);
+  }, [deckName, slidesHtml, options]);
 
   return (
     <div className="reveal" ref={rootRef}>

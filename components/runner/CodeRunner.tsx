@@ -39,8 +39,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const [status, setStatus] = useState("");
   const [entries, setEntries] = useState<ConsoleEntry[]>([]);
   const [input, setInput] = useState("");
-  const [hiddenShown, setHiddenShown] = useState(false);
-  const [hasHidden, setHasHidden] = useState(false);
+  const [hiddenToggle, setHiddenToggle] = useState<"none" | "show" | "hide" | "locked">("none");
   const [editorsReady, setEditorsReady] = useState(false);
   const editorHosts = useRef(new Map<string, HTMLDivElement>());
   const editors = useRef(new Map<string, EditorController>());
@@ -49,6 +48,18 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const runRef = useRef<() => void>(() => {});
 
   const storageId = (file: string) => `${block.id}/${file}`;
+
+  /** The hidden-lines button follows the active file's editor. */
+  const refreshHiddenToggle = (file = activeFileRef.current) => {
+    const editor = editors.current.get(file);
+    if (!editor || !editor.hasHiddenLines) return setHiddenToggle("none");
+    if (!editor.hiddenShown) return setHiddenToggle("show");
+    setHiddenToggle(editor.canHideAgain ? "hide" : "locked");
+  };
+  const activeFileRef = useRef(activeFile);
+  activeFileRef.current = activeFile;
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(() => refreshHiddenToggle(activeFile), [activeFile, editorsReady]);
 
   // Editors are created once the runner is first on screen: a deck of 30 blocks stays quick.
   const rootRef = useRef<HTMLDivElement>(null);
@@ -61,26 +72,24 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         const host = editorHosts.current.get(name);
         if (!host || editors.current.has(name)) continue;
         const author = authorVersion(block, name);
-        const saved = loadEdit(deck, storageId(name), fingerprint(author.code));
+        const authorHash = fingerprint(block.files.find((f) => f.name === name)!.source);
+        const saved = loadEdit(deck, storageId(name), authorHash);
         const controller = await EditorController.create({
           element: host,
           language: block.language,
-          code: saved?.code ?? author.code,
-          hiddenRows: saved?.hiddenRows ?? author.hiddenLines,
+          state: saved?.state ?? EditorController.initialState(author.code, author.hiddenLines),
           readOnly: block.readOnly,
           maxLines: block.lines ?? 16,
           onRun: () => runRef.current(),
-          onChange: () =>
-            saveEdit(deck, storageId(name), {
-              code: controller.code,
-              hiddenRows: controller.hiddenRows,
-              authorHash: fingerprint(author.code),
-            }),
+          onChange: () => {
+            saveEdit(deck, storageId(name), { state: controller.state, authorHash });
+            refreshHiddenToggle();
+          },
         });
         if (cancelled) return controller.destroy();
         editors.current.set(name, controller);
       }
-      setHasHidden([...editors.current.values()].some((e) => e.hasHiddenLines));
+      refreshHiddenToggle();
       setEditorsReady(true);
     };
     const observer = new IntersectionObserver((seen) => {
@@ -181,7 +190,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     setStatus("sending…");
     const files = block.files.map((f) => ({
       name: f.name,
-      content: editors.current.get(f.name)?.code ?? splitHiddenLines(f.source, block.language).code,
+      content: editors.current.get(f.name)?.compiledCode ?? splitHiddenLines(f.source, block.language).code,
     }));
     session.current = pageConnection().run(
       { language: block.language, files, flags: block.flags, args: block.args, stdin: block.stdin },
@@ -195,7 +204,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const reset = () => {
     for (const [name, editor] of editors.current) {
       const author = authorVersion(block, name);
-      editor.setCode(author.code, author.hiddenLines);
+      editor.setState(EditorController.initialState(author.code, author.hiddenLines));
       editor.clearDiagnostics();
       clearEdit(deck, storageId(name));
     }
@@ -231,9 +240,17 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
             </button>
           ))}
         <span className="runner-spacer" />
-        {hasHidden && (
-          <button type="button" onClick={() => setHiddenShown(editors.current.get(activeFile)?.toggleHidden() ?? false)}>
-            {hiddenShown ? "Hide hidden lines" : "Show hidden lines"}
+        {hiddenToggle !== "none" && (
+          <button
+            type="button"
+            disabled={hiddenToggle === "locked"}
+            title={hiddenToggle === "locked" ? "The revealed code was edited; Reset brings back the author's version" : undefined}
+            onClick={() => {
+              editors.current.get(activeFile)?.toggleHidden();
+              refreshHiddenToggle();
+            }}
+          >
+            {hiddenToggle === "show" ? "Show hidden lines" : "Hide hidden lines"}
           </button>
         )}
         <button type="button" className="runner-run" onClick={run} disabled={!editorsReady} title="Run (Ctrl+Enter)">

@@ -3,9 +3,10 @@
  * Keyed by the author's code too: when the author changes the example, old edits do not
  * silently shadow the new version.
  */
+import type { FileState } from "./editor-controller";
+
 export interface SavedEdit {
-  code: string;
-  hiddenRows: number[];
+  state: FileState;
   authorHash: string;
 }
 
@@ -30,7 +31,7 @@ export function loadEdit(deck: string, blockId: string, authorHash: string): Sav
     const raw = localStorage.getItem(key(deck, blockId));
     if (!raw) return null;
     const saved = JSON.parse(raw) as SavedEdit;
-    return saved.authorHash === authorHash && typeof saved.code === "string" ? saved : null;
+    return saved.authorHash === authorHash && typeof saved.state?.text === "string" ? saved : null;
   } catch {
     return null;
   }

@@ -1,11 +1,15 @@
 /**
- * One ACE editor for one runnable block: mode and theme, hidden lines folded away, diagnostics as
+ * One ACE editor for one file of a runnable block: mode and theme, hidden lines, diagnostics as
  * gutter annotations and underlines, Ctrl/Cmd+Enter to run, Esc to hand the keys back to the slides.
+ *
+ * Hidden lines are kept out of the editor (as mdBook does) and go back in when the code runs: each
+ * group hangs on an ACE anchor at the visible line it precedes, so it moves with the student's edits.
+ * "Show hidden lines" puts them into the editor; hiding them again works until the full text is edited.
  * ACE is loaded on first use, so a deck without runnable blocks never downloads it.
  */
 import type { Ace } from "ace-builds";
 import type { Diagnostic, Language } from "../../lib/protocol";
-import { lineRuns } from "../../lib/runnable";
+import { mergeHidden, separateHidden, type HiddenGroup } from "../../lib/runnable";
 
 type AceModule = typeof import("ace-builds");
 
@@ -25,12 +29,17 @@ async function loadAce(): Promise<AceModule> {
   return aceLoading;
 }
 
+/** What a student's edit of one file is: the editor's text and, unless shown, the hidden groups. */
+export interface FileState {
+  text: string;
+  /** null once the hidden lines are shown in the editor. */
+  hidden: HiddenGroup[] | null;
+}
+
 export interface EditorOptions {
   element: HTMLElement;
   language: Language;
-  code: string;
-  /** 0-based rows hidden until the reader asks to see them. */
-  hiddenRows: number[];
+  state: FileState;
   readOnly: boolean;
   /** Rows the editor grows to before it scrolls. */
   maxLines: number;
@@ -38,10 +47,19 @@ export interface EditorOptions {
   onChange: () => void;
 }
 
+interface AnchoredGroup {
+  anchor: Ace.Anchor | null; // null: after the last line
+  lines: string[];
+}
+
 export class EditorController {
-  private hiddenAnchors: Array<[Ace.Anchor, Ace.Anchor]> = [];
+  private groups: AnchoredGroup[] = [];
+  private shown = false;
+  /** The hidden state to go back to while the shown text is unedited. */
+  private beforeShow: { state: FileState; text: string } | null = null;
   private markerIds: number[] = [];
-  private hiddenShown = false;
+  /** Maps the last run's compiled rows to editor rows. */
+  private rowOf: Array<number | null> | null = null;
 
   private constructor(
     private readonly ace: AceModule,
@@ -53,7 +71,6 @@ export class EditorController {
     const editor = ace.edit(options.element, {
       mode: options.language === "c" ? "ace/mode/c_cpp" : "ace/mode/rust",
       theme: "ace/theme/github_light_default",
-      value: options.code,
       readOnly: options.readOnly,
       // C and Rust modes have no syntax worker; don't try to load one.
       useWorker: false,
@@ -69,9 +86,7 @@ export class EditorController {
     });
     const controller = new EditorController(ace, editor);
     editor.session.setUndoManager(new ace.UndoManager());
-    editor.clearSelection();
-    controller.anchorHidden(options.hiddenRows);
-    controller.foldHidden();
+    controller.setState(options.state);
 
     editor.commands.addCommand({
       name: "run",
@@ -91,68 +106,96 @@ export class EditorController {
       },
       true,
     );
-    editor.session.on("change", () => options.onChange());
+    editor.session.on("change", () => {
+      controller.clearDiagnostics();
+      options.onChange();
+    });
     return controller;
   }
 
-  get code(): string {
-    return this.editor.getValue();
-  }
-
-  /** Rows currently marked hidden (they move with edits). */
-  get hiddenRows(): number[] {
-    const rows: number[] = [];
-    for (const [start, end] of this.hiddenAnchors) {
-      for (let r = start.row; r <= end.row; r++) rows.push(r);
-    }
-    return rows;
-  }
-
   get hasHiddenLines(): boolean {
-    return this.hiddenAnchors.length > 0;
+    return this.groups.length > 0 || this.beforeShow !== null;
   }
 
-  setCode(code: string, hiddenRows: number[]): void {
-    this.editor.session.unfold();
-    this.editor.setValue(code, -1);
-    this.anchorHidden(hiddenRows);
-    if (!this.hiddenShown) this.foldHidden();
+  get hiddenShown(): boolean {
+    return this.shown;
+  }
+
+  /** Hiding again is possible while the revealed text is as it was revealed. */
+  get canHideAgain(): boolean {
+    return this.shown && this.beforeShow !== null && this.beforeShow.text === this.editor.getValue();
+  }
+
+  /** The editor's state, for saving. */
+  get state(): FileState {
+    return {
+      text: this.editor.getValue(),
+      hidden: this.shown ? null : this.groups.map((g) => ({ before: this.groupRow(g), lines: g.lines })),
+    };
+  }
+
+  /** The file as compiled: hidden lines merged back. Remembers the row mapping for diagnostics. */
+  get compiledCode(): string {
+    const { text, hidden } = this.state;
+    const merged = mergeHidden(text, hidden ?? []);
+    this.rowOf = merged.rowOf;
+    return merged.code;
+  }
+
+  setState(state: FileState): void {
+    this.detachGroups();
+    this.editor.setValue(state.text, -1);
+    this.shown = state.hidden === null;
+    this.beforeShow = null;
+    const doc = this.editor.session.getDocument();
+    this.groups = (state.hidden ?? []).map((g) => ({
+      anchor: g.before < doc.getLength() ? doc.createAnchor(g.before, 0) : null,
+      lines: g.lines,
+    }));
   }
 
   /** Shows or hides the hidden lines; returns whether they are shown now. */
   toggleHidden(): boolean {
-    this.hiddenShown = !this.hiddenShown;
-    if (this.hiddenShown) this.editor.session.unfold();
-    else this.foldHidden();
-    return this.hiddenShown;
+    if (!this.shown) {
+      const state = this.state;
+      const { code } = mergeHidden(state.text, state.hidden ?? []);
+      this.setState({ text: code, hidden: null });
+      this.beforeShow = { state, text: code };
+    } else if (this.canHideAgain && this.beforeShow) {
+      this.setState(this.beforeShow.state);
+    }
+    return this.shown;
   }
 
   showDiagnostics(diagnostics: Diagnostic[], fileName: string): void {
     this.clearDiagnostics();
+    const mine = diagnostics.filter((d) => d.file === fileName && d.line > 0);
+    // A diagnostic on a hidden line must be seen: reveal them first.
+    if (!this.shown && mine.some((d) => this.editorRow(d.line - 1) === null)) {
+      this.toggleHidden();
+      this.rowOf = null;
+    }
     const { Range } = this.ace;
     const session = this.editor.session;
-    const mine = diagnostics.filter((d) => d.file === fileName && d.line > 0);
+    const located = mine
+      .map((d) => ({ d, row: this.editorRow(d.line - 1), endRow: this.editorRow((d.endLine ?? d.line) - 1) }))
+      .filter((x): x is { d: Diagnostic; row: number; endRow: number | null } => x.row !== null);
     session.setAnnotations(
-      mine.map((d) => ({
-        row: d.line - 1,
+      located.map(({ d, row }) => ({
+        row,
         column: Math.max(0, d.column - 1),
         text: d.code ? `${d.message} [${d.code}]` : d.message,
         type: d.severity === "error" ? "error" : d.severity === "warning" ? "warning" : "info",
       })),
     );
-    for (const d of mine) {
-      const startRow = d.line - 1;
-      const endRow = (d.endLine ?? d.line) - 1;
+    for (const { d, row, endRow } of located) {
+      const lastRow = endRow ?? row;
       const startCol = Math.max(0, d.column - 1);
       let endCol = (d.endColumn ?? d.column + 1) - 1;
-      if (endRow === startRow && endCol <= startCol) endCol = session.getLine(startRow).length;
-      const range = new Range(startRow, startCol, endRow, endCol);
+      if (lastRow === row && endCol <= startCol) endCol = session.getLine(row).length;
       const css = d.severity === "error" ? "runner-underline-error" : "runner-underline-warning";
-      this.markerIds.push(session.addMarker(range, css, "text", false));
+      this.markerIds.push(session.addMarker(new Range(row, startCol, lastRow, endCol), css, "text", false));
     }
-    // A diagnostic on a hidden line must be seen: unfold.
-    const hidden = new Set(this.hiddenRows);
-    if (!this.hiddenShown && mine.some((d) => hidden.has(d.line - 1))) this.toggleHidden();
   }
 
   clearDiagnostics(): void {
@@ -161,47 +204,36 @@ export class EditorController {
     this.markerIds = [];
   }
 
+  /** Moves the cursor to a compiled file's line and column. */
   goTo(line: number, column: number): void {
+    const row = this.editorRow(line - 1);
     this.editor.focus();
-    this.editor.gotoLine(line, Math.max(0, column - 1), true);
+    if (row !== null) this.editor.gotoLine(row + 1, Math.max(0, column - 1), true);
   }
 
   destroy(): void {
+    this.detachGroups();
     this.editor.destroy();
   }
 
-  private anchorHidden(rows: number[]): void {
-    for (const [start, end] of this.hiddenAnchors) {
-      start.detach();
-      end.detach();
-    }
-    const doc = this.editor.session.getDocument();
-    this.hiddenAnchors = lineRuns(rows)
-      .filter(([a]) => a < doc.getLength())
-      .map(([a, b]) => [doc.createAnchor(a, 0), doc.createAnchor(Math.min(b, doc.getLength() - 1), 0)]);
+  /** The editor row of a compiled row, or null when it is hidden. */
+  private editorRow(compiledRow: number): number | null {
+    if (this.shown || !this.rowOf) return compiledRow;
+    return this.rowOf[compiledRow] ?? null;
   }
 
-  private foldHidden(): void {
-    const { Range } = this.ace;
-    const session = this.editor.session;
-    const last = session.getLength() - 1;
-    for (const [start, end] of this.hiddenAnchors) {
-      const a = start.row;
-      const b = end.row;
-      // Fold from the end of the line above through the end of the run, so the rows vanish;
-      // a run at the top folds through the start of the row below it instead.
-      const range =
-        a > 0
-          ? new Range(a - 1, session.getLine(a - 1).length, b, session.getLine(b).length)
-          : b < last
-            ? new Range(0, 0, b + 1, 0)
-            : null;
-      if (!range) continue;
-      try {
-        session.addFold("", range);
-      } catch {
-        // Overlapping folds after heavy edits: leave those lines visible rather than fail.
-      }
-    }
+  private groupRow(group: AnchoredGroup): number {
+    return group.anchor ? group.anchor.row : this.editor.session.getLength();
+  }
+
+  private detachGroups(): void {
+    for (const g of this.groups) g.anchor?.detach();
+    this.groups = [];
+  }
+
+  /** The author's file split for the editor. */
+  static initialState(code: string, hiddenRows: number[]): FileState {
+    const { visible, groups } = separateHidden(code, hiddenRows);
+    return { text: visible, hidden: groups };
   }
 }

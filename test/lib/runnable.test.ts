@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkOutput, lineRuns, matchesPattern, splitHiddenLines } from "../../lib/runnable";
+import { checkOutput, lineRuns, matchesPattern, mergeHidden, separateHidden, splitHiddenLines } from "../../lib/runnable";
 
 describe("hidden lines", () => {
   it("follows rustdoc for Rust: '# ' hides, '##' is a literal '#'", () => {
@@ -39,5 +39,28 @@ describe("expected output", () => {
     expect(matchesPattern("{{SORTED}}\nthread 1\nthread 2", "thread 2\nthread 2")).toBe(false);
     expect(matchesPattern("a.b (c)", "a.b (c)")).toBe(true);
     expect(matchesPattern("a.b", "axb")).toBe(false);
+  });
+});
+
+describe("hidden groups", () => {
+  const code = "#include <stdio.h>\nint main(void) {\n  puts(\"hi\");\n  return 0;\n}";
+  it("round-trips code through the editor's view", () => {
+    const { visible, groups } = separateHidden(code, [0, 3, 4]);
+    expect(visible).toBe('int main(void) {\n  puts("hi");');
+    expect(groups).toEqual([
+      { before: 0, lines: ["#include <stdio.h>"] },
+      { before: 2, lines: ["  return 0;", "}"] },
+    ]);
+    const merged = mergeHidden(visible, groups);
+    expect(merged.code).toBe(code);
+    expect(merged.rowOf).toEqual([null, 0, 1, null, null]);
+  });
+
+  it("keeps hidden lines in place around edits of the visible ones", () => {
+    const { groups } = separateHidden(code, [0, 3, 4]);
+    // The student added a line; the editor moved the second group's anchor down by one.
+    const merged = mergeHidden('int main(void) {\n  puts("hi");\n  puts("more");', [groups[0], { ...groups[1], before: 3 }]);
+    expect(merged.code).toBe('#include <stdio.h>\nint main(void) {\n  puts("hi");\n  puts("more");\n  return 0;\n}');
+    expect(merged.rowOf[3]).toBe(2);
   });
 });

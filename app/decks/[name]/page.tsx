@@ -30,7 +30,7 @@ export default async function DeckPage({ params }: Props) {
       {deck.problems.length > 0 ? (
         <DeckProblems name={deck.name} title={deck.title} problems={deck.problems} />
       ) : (
-        <DeckView key={deck.contentHash} slidesHtml={deck.slidesHtml} options={deck.reveal} />
+        <DeckView key={deck.contentHash} deck={deck.name} slidesHtml={deck.slidesHtml} options={deck.reveal} />
       )}
       {dev && <DevReload deck={deck.name} version={deck.contentHash} />}
     </>
