@@ -229,7 +229,13 @@ class BwrapSandbox implements SandboxProcess {
     statusPipe?.on("data", (d: Buffer) => {
       if (statusText.length < 1024) statusText += d.toString();
     });
-    statusPipe?.on("error", () => undefined);
+    // 'exit' can come before the pipes are read to the end: wait for this one too (below).
+    const statusDone = new Promise<void>((resolve) => {
+      if (!statusPipe) return resolve();
+      statusPipe.on("error", () => resolve());
+      statusPipe.on("end", () => resolve());
+      statusPipe.on("close", () => resolve());
+    });
     const stdoutDone = this.pump(child.stdout!, "stdout", spec.onStdout);
     const stderrDone = this.pump(child.stderr!, "stderr", (chunk) => {
       if (this.stderrHead.length < 512) this.stderrHead += chunk.toString("utf8", 0, 512);
@@ -255,9 +261,10 @@ class BwrapSandbox implements SandboxProcess {
     clearInterval(cpuTimer);
     // The program (PID 1's child) has ended: the run is over, whatever it left running.
     await this.cgroup.killAll();
-    await Promise.race([Promise.all([stdoutDone, stderrDone]), sleep(DRAIN_MS)]);
+    await Promise.race([Promise.all([stdoutDone, stderrDone, statusDone]), sleep(DRAIN_MS)]);
     child.stdout?.destroy();
     child.stderr?.destroy();
+    (statusPipe as unknown as { destroy?: () => void } | null)?.destroy?.();
     if (this.stopping) await this.stopping;
 
     const report = this.cgroup.report();
