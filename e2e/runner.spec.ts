@@ -1,0 +1,139 @@
+/**
+ * Runnable examples in real Chromium against the real server and sandbox: edit and run with
+ * Ctrl+Enter, stdin from the input line, compile errors on the right line, Stop and limits,
+ * editor keys versus slide keys, edits that survive a reload, Reset.
+ */
+import { expect, test, type Locator, type Page } from "@playwright/test";
+import path from "node:path";
+
+const SHOTS = path.resolve("e2e/screenshots");
+const DECK = "/decks/04-runnable";
+
+async function openSlide(page: Page, slide: string): Promise<Locator> {
+  await page.goto(`${DECK}#/${slide}`);
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 20_000 });
+  const present = page.locator(".reveal .slides section.present");
+  // The editor is created once its slide is on screen.
+  await expect(present.locator(".ace_editor").first()).toBeVisible({ timeout: 20_000 });
+  return present;
+}
+
+/** Puts the cursor at the end of the editor's document. */
+async function focusEditorEnd(runner: Locator, page: Page): Promise<void> {
+  await runner.locator(".ace_content").click();
+  await page.keyboard.press("Control+End");
+}
+
+test.describe("runnable examples", () => {
+  test.beforeEach(async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("edit the code, Ctrl+Enter, and the output streams in", async ({ page }) => {
+    const slide = await openSlide(page, "_hello");
+    const runner = slide.locator("[data-runner]");
+    // The hidden include is not in the editor, but the program compiles with it.
+    await expect(runner.locator(".ace_content")).not.toContainText("#include");
+    await runner.locator(".ace_content").click();
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("End");
+    await page.keyboard.type('\nprintf("edited\\n");');
+    await page.keyboard.press("Control+Enter");
+    await expect(runner.locator(".runner-console")).toContainText("edited\nhello, world", { timeout: 30_000 });
+    await expect(runner.locator(".runner-status")).toContainText("exited with code 0");
+    await page.screenshot({ path: path.join(SHOTS, "runner-hello.png") });
+
+    // Show hidden lines reveals the include.
+    await runner.getByRole("button", { name: "Show hidden lines" }).click();
+    await expect(runner.locator(".ace_content")).toContainText("#include <stdio.h>");
+  });
+
+  test("answer the program's stdin from the input line", async ({ page }) => {
+    const slide = await openSlide(page, "_input");
+    const runner = slide.locator("[data-runner]");
+    await runner.getByRole("button", { name: /Run/ }).click();
+    // The prompt arrives before any input: stdout is line-buffered and flushed when the program reads.
+    await expect(runner.locator(".runner-console")).toContainText("Your name?", { timeout: 30_000 });
+    const input = runner.getByLabel("program input");
+    await input.fill("Ada");
+    await input.press("Enter");
+    await expect(runner.locator(".runner-console")).toContainText("Hello, Ada", { timeout: 10_000 });
+    await expect(runner.locator(".runner-status")).toContainText("exited with code 0");
+    await page.screenshot({ path: path.join(SHOTS, "runner-stdin.png") });
+  });
+
+  test("a compile error is annotated on the right line and clicking it moves the cursor there", async ({ page }) => {
+    const slide = await openSlide(page, "_broken");
+    const runner = slide.locator("[data-runner]");
+    await runner.getByRole("button", { name: /Run/ }).click();
+    await expect(runner.locator(".runner-status")).toContainText("compilation failed", { timeout: 60_000 });
+    // Line 4 uses the moved vector: error E0382 in the gutter of row 4.
+    const errorCell = runner.locator(".ace_gutter-cell.ace_error");
+    await expect(errorCell).toHaveCount(1);
+    await expect(errorCell).toHaveText("4");
+    await expect(runner.locator(".runner-underline-error")).toHaveCount(1);
+    await runner.locator("button.runner-line.runner-error").first().click();
+    await expect(runner.locator(".ace_gutter-active-line")).toHaveText("4");
+    await page.screenshot({ path: path.join(SHOTS, "runner-compile-error.png") });
+  });
+
+  test("Stop ends an endless loop; the memory limit stops a greedy program", async ({ page }) => {
+    const slide = await openSlide(page, "_forever");
+    const [forever, greedy] = [slide.locator("[data-runner]").nth(0), slide.locator("[data-runner]").nth(1)];
+    await forever.getByRole("button", { name: /Run/ }).click();
+    await expect(forever.locator(".runner-status")).toContainText("running", { timeout: 30_000 });
+    await forever.getByRole("button", { name: /Stop/ }).click();
+    await expect(forever.locator(".runner-status")).toContainText(/stopped|killed/, { timeout: 10_000 });
+    await expect(forever.getByRole("button", { name: /Stop/ })).toBeDisabled();
+
+    await greedy.getByRole("button", { name: /Run/ }).click();
+    await expect(greedy.locator(".runner-status")).toContainText("memory limit", { timeout: 30_000 });
+    await page.screenshot({ path: path.join(SHOTS, "runner-limits.png") });
+  });
+
+  test("in the editor, arrow keys move the cursor, not the slide; Esc gives the keys back", async ({ page }) => {
+    const slide = await openSlide(page, "_hello");
+    const runner = slide.locator("[data-runner]");
+    const hash = () => new URL(page.url()).hash;
+    await runner.locator(".ace_content").click();
+    await page.keyboard.press("Control+Home");
+    const before = hash();
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Space");
+    await page.keyboard.press("PageDown");
+    expect(hash()).toBe(before);
+    await expect(runner.locator(".ace_gutter-active-line")).not.toHaveText("1");
+    await page.keyboard.press("Escape");
+    // Esc left the editor without opening the overview.
+    await expect(page.locator(".reveal.overview")).toHaveCount(0);
+    await page.keyboard.press("ArrowRight");
+    await expect.poll(hash).not.toBe(before);
+  });
+
+  test("an edit survives a reload and Reset brings back the author's code", async ({ page }) => {
+    let slide = await openSlide(page, "_hello");
+    let runner = slide.locator("[data-runner]");
+    await focusEditorEnd(runner, page);
+    await page.keyboard.type("\n// my note");
+    await expect(runner.locator(".ace_content")).toContainText("// my note");
+    await page.reload();
+    slide = await openSlide(page, "_hello");
+    runner = slide.locator("[data-runner]");
+    await expect(runner.locator(".ace_content")).toContainText("// my note");
+    await runner.getByRole("button", { name: /Reset/ }).click();
+    await expect(runner.locator(".ace_content")).not.toContainText("// my note");
+    await page.reload();
+    slide = await openSlide(page, "_hello");
+    await expect(slide.locator("[data-runner] .ace_content")).not.toContainText("// my note");
+  });
+
+  test("print view shows the code without editor chrome", async ({ page }) => {
+    await page.goto(`${DECK}?print-pdf`);
+    await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 20_000 });
+    await expect(page.locator(".runner-toolbar").first()).toBeHidden();
+    await expect(page.locator(".pdf-page").nth(1)).toContainText("hello, world");
+    await page.screenshot({ path: path.join(SHOTS, "runner-print.png"), fullPage: true });
+  });
+});
