@@ -225,11 +225,12 @@ export function outputDiff(expected: string, actual: string, context = 2): strin
     if (i < a.length && j < b.length && a[i] === b[j]) {
       ops.push(` ${a[i++]}`);
       j++;
-    } else if (j < b.length && (i === a.length || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push(`+${b[j++]}`);
-    else ops.push(`-${a[i++]}`);
+    } else if (i < a.length && (j === b.length || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push(`-${a[i++]}`);
+    else ops.push(`+${b[j++]}`);
   }
-  // Keep `context` common lines around each change.
-  const keep = ops.map(() => false);
+  // Keep `context` common lines around each change (all of them when nothing changed).
+  const changed = ops.some((op) => op[0] !== " ");
+  const keep = ops.map(() => !changed);
   ops.forEach((op, k) => {
     if (op[0] === " ") return;
     for (let d = Math.max(0, k - context); d <= Math.min(ops.length - 1, k + context); d++) keep[d] = true;

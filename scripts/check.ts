@@ -1,12 +1,24 @@
 /**
- * npm run check [paths…] — check every deck of CONTENT_DIR (default ./content), or the decks, deck folders
- * or index.adoc files given. Prints each problem as `content/<deck>/index.adoc:LINE: message` and exits
- * non-zero when there is any.
+ * npm run check [--no-run] [paths…] — check every deck of CONTENT_DIR (default ./content), or the decks,
+ * deck folders or index.adoc files given. Prints each problem as `content/<deck>/index.adoc:LINE: message`
+ * and exits non-zero when there is any. Runnable blocks are compiled and run in the sandbox unless
+ * `--no-run` is given (then only the decks' markup is checked).
  */
-import { checkDeck, formatForTerminal, resolveTargets } from "../lib/deck/server/check";
+import { checkDeck, deckChecks, formatForTerminal, resolveTargets, RUNNING_CHECKS } from "../lib/deck/server/check";
 
 async function main(): Promise<number> {
-  const args = process.argv.slice(2).filter((a) => a !== "--");
+  const argv = process.argv.slice(2).filter((a) => a !== "--");
+  const noRun = argv.includes("--no-run");
+  const args = argv.filter((a) => a !== "--no-run");
+  const checks = deckChecks.filter((c) => !(noRun && RUNNING_CHECKS.has(c.name)));
+  try {
+    return await checkAll(args, checks);
+  } finally {
+    for (const c of checks) await c.close?.();
+  }
+}
+
+async function checkAll(args: string[], checks: typeof deckChecks): Promise<number> {
   const { targets, problems } = await resolveTargets(args);
   for (const p of problems) console.log(formatForTerminal(p));
   let count = problems.length;
@@ -15,7 +27,7 @@ async function main(): Promise<number> {
     return 1;
   }
   for (const target of targets) {
-    const result = await checkDeck(target);
+    const result = await checkDeck(target, checks);
     for (const p of result.problems) console.log(formatForTerminal(p));
     count += result.problems.length;
   }

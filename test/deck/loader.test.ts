@@ -186,6 +186,7 @@ describe("problems, with file and line", () => {
       ["escape", true],
       ["good", false],
       ["no-index", true],
+      ["runnable", false],
     ]);
     expect(decks.find((d) => d.name === "good")).toMatchObject({ title: "Processes by Example", slideCount: 6 });
   });

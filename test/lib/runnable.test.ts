@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkOutput, lineRuns, matchesPattern, mergeHidden, separateHidden, splitHiddenLines } from "../../lib/runnable";
+import { checkOutput, lineRuns, matchesPattern, mergeHidden, separateHidden, outputDiff, splitHiddenLines } from "../../lib/runnable";
 
 describe("hidden lines", () => {
   it("follows rustdoc for Rust: '# ' hides, '##' is a literal '#'", () => {
@@ -62,5 +62,19 @@ describe("hidden groups", () => {
     const merged = mergeHidden('int main(void) {\n  puts("hi");\n  puts("more");', [groups[0], { ...groups[1], before: 3 }]);
     expect(merged.code).toBe('#include <stdio.h>\nint main(void) {\n  puts("hi");\n  puts("more");\n  return 0;\n}');
     expect(merged.rowOf[3]).toBe(2);
+  });
+});
+
+describe("output diff", () => {
+  it("shows removed and added lines with a little context, eliding long common runs", () => {
+    const expected = ["a", "b", "c", "d", "e", "f", "g", "x"].join("\n");
+    const actual = ["a", "b", "c", "d", "e", "f", "g", "y", "z"].join("\n") + "\n";
+    expect(outputDiff(expected, actual)).toBe(["--- expected", "+++ actual", " …", " f", " g", "-x", "+y", "+z"].join("\n"));
+    expect(outputDiff("one\n2\nthree", "one\ntwo\nthree")).toBe(["--- expected", "+++ actual", " one", "-2", "+two", " three"].join("\n"));
+  });
+
+  it("ignores trailing whitespace like checkOutput", () => {
+    expect(outputDiff("a\nb\n\n", "a  \nb")).toBe(["--- expected", "+++ actual", " a", " b"].join("\n"));
+    expect(outputDiff("", "out")).toBe(["--- expected", "+++ actual", "+out"].join("\n"));
   });
 });

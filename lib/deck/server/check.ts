@@ -3,14 +3,15 @@
  * `content/<deck>/index.adoc:LINE: message`.
  *
  * A check receives the loaded deck (converted HTML, metadata, Asciidoctor's problems) and returns more
- * problems. The first check is the conversion itself; a later issue appends "compile and run every
- * runnable block" to `deckChecks`.
+ * problems. The first check is the conversion itself; the second compiles and runs every runnable block
+ * (./runnable-check.ts; skipped with `--no-run`).
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Deck, DeckProblem } from "../types";
 import { INDEX_FILE, problemAt } from "./convert";
 import { contentDir, listDeckNames, loadDeckFolder } from "./decks";
+import { runnableCheck } from "./runnable-check";
 
 export interface CheckTarget {
   /** Folder name (URL segment). */
@@ -24,6 +25,8 @@ export interface CheckTarget {
 export interface DeckCheck {
   name: string;
   run(deck: Deck, target: CheckTarget): Promise<DeckProblem[]>;
+  /** Frees what the check holds across decks (the runnable check's sandbox engine). */
+  close?(): Promise<void>;
 }
 
 /** Checks in the order they run. */
@@ -34,7 +37,12 @@ export const deckChecks: DeckCheck[] = [
     name: "asciidoctor",
     run: async (deck) => deck.problems,
   },
+  // Compile and run every runnable block in the sandbox; compare with its expectation.
+  runnableCheck(),
 ];
+
+/** Checks that `--no-run` leaves out. */
+export const RUNNING_CHECKS = new Set(["runnable"]);
 
 export interface CheckResult {
   target: CheckTarget;

@@ -20,6 +20,7 @@
  */
 import type { Extensions } from "@asciidoctor/core";
 import type { DeckProblem } from "../types";
+import { runnableExtension } from "./runnable";
 
 export interface DeckContext {
   /** Folder name of the deck (URL segment). */
@@ -37,5 +38,8 @@ export interface DeckExtension {
   register(registry: Extensions.Registry, ctx: DeckContext): void;
 }
 
-/** The extensions every deck is converted with (none yet; see the header comment). */
-export const deckExtensions: DeckExtension[] = [];
+/** The extensions every deck is converted with. */
+export const deckExtensions: DeckExtension[] = [
+  // `[source%run,c]` / `[source%run,rust]` → runner placeholders (./runnable.ts, docs/authoring.md).
+  runnableExtension(),
+];
