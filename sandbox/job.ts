@@ -12,7 +12,7 @@ import { CompileCache, type CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
 import { formatBytes, formatSeconds, runLimitsFor, type PhaseLimits, type SandboxLimits } from "./limits";
 import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
-import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_PATH, SANDBOX_ENV, type Toolchain } from "./toolchains/toolchain";
+import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_ENV, PROGRAM_PATH, SANDBOX_ENV, type Toolchain } from "./toolchains/toolchain";
 
 export interface JobContext {
   driver: SandboxDriver;
@@ -209,7 +209,7 @@ export class Job implements RunHandle {
       args: this.request.args,
       files: this.request.files,
       readOnlyBinds: [{ host: this.ctx.cache.binaryPath(binaryKey), sandbox: PROGRAM_PATH }],
-      env: SANDBOX_ENV,
+      env: PROGRAM_ENV,
       limits,
       stdin: initialStdin,
       // Input given with the request is all there is; without it stdin stays open for the user.

@@ -19,6 +19,21 @@ export const SANDBOX_ENV: Record<string, string> = {
   LANG: "C.UTF-8",
 };
 
+/**
+ * The program's environment: as above, with C stdio buffered as on a terminal (coreutils' stdbuf
+ * library). stdout and stdin are pipes, where glibc buffers fully: a prompt like
+ * `printf("name? ")` would only appear after the input it asks for. With stdout line-buffered
+ * and stdin unbuffered, glibc flushes stdout whenever the program reads stdin, as it does on a
+ * terminal. Rust's stdout is line-buffered anyway; the library only touches C stdio.
+ */
+export const STDBUF_LIBRARY = "/usr/libexec/coreutils/libstdbuf.so";
+export const PROGRAM_ENV: Record<string, string> = {
+  ...SANDBOX_ENV,
+  LD_PRELOAD: STDBUF_LIBRARY,
+  _STDBUF_O: "L",
+  _STDBUF_I: "0",
+};
+
 export interface CompileCommand {
   program: string;
   args: string[];

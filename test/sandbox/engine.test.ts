@@ -168,6 +168,15 @@ describe("stdin", () => {
     expect(done.exit?.exitCode).toBe(0);
   });
 
+  it("shows a prompt without a newline before the program waits for input, as a terminal would", async () => {
+    const prompt = `#include <stdio.h>\nint main(void) {\n  char name[64];\n  printf("Your name? ");\n  if (!fgets(name, sizeof name, stdin)) return 1;\n  printf("Hello, %s", name);\n  for (int i = 0; i < 2; i++) printf("line %d\\n", i);\n  return 0;\n}\n`;
+    const run = start(t.engine, c(prompt));
+    await run.waitFor(() => run.collected.stdout === "Your name? ");
+    run.handle.writeStdin("Ada\n");
+    const done = await run.finished;
+    expect(done.stdout).toBe("Your name? Hello, Ada\nline 0\nline 1\n");
+  });
+
   it("can be given with the request, then ends", async () => {
     const run = await runToEnd(t.engine, c(ECHO, { stdin: "a\nb\n" }));
     expect(run.stdout).toBe("A\nB\nEOF\n");

@@ -145,7 +145,16 @@ describe("no way out", () => {
       expect(run.stdout).toContain("/root/.bashrc: unreadable");
       expect(run.stdout).not.toContain(secret);
       expect(run.stdout).not.toMatch(/root:x:0:0|"name": "osbyexample"/);
-      expect(run.stdout.match(/^env .*$/gm)?.sort()).toEqual(["env HOME=/work", "env LANG=C.UTF-8", "env PATH=/usr/bin:/bin", "env PWD=/work", "env TMPDIR=/tmp"]);
+      expect(run.stdout.match(/^env .*$/gm)?.sort()).toEqual([
+        "env HOME=/work",
+        "env LANG=C.UTF-8",
+        "env LD_PRELOAD=/usr/libexec/coreutils/libstdbuf.so",
+        "env PATH=/usr/bin:/bin",
+        "env PWD=/work",
+        "env TMPDIR=/tmp",
+        "env _STDBUF_I=0",
+        "env _STDBUF_O=L",
+      ]);
     } finally {
       delete process.env.OSBYEXAMPLE_TEST_SECRET;
     }
