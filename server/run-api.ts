@@ -98,7 +98,8 @@ export function parseRunRequest(body: string): RunRequest {
   if (bytes > MAX_SOURCE_BYTES) {
     throw new HttpError(413, `source is ${Math.ceil(bytes / 1024)} KiB; at most ${MAX_SOURCE_BYTES / 1024} KiB is accepted`);
   }
-  const parsed = RunRequestSchema.safeParse({ ...rest, files: sourceFiles });
+  // Over HTTP nobody can type into the program: without stdin it reads end-of-file at once.
+  const parsed = RunRequestSchema.safeParse({ ...rest, stdin: rest.stdin ?? "", files: sourceFiles });
   if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
   return parsed.data;
 }

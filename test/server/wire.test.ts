@@ -201,6 +201,12 @@ fn main() {
     expect(body.toolchain.name).toMatch(/rustc/);
   });
 
+  it("gives a program that reads stdin end-of-file when the request has none", async () => {
+    const res = await post({ language: "c", code: ECHO_C });
+    const body = await res.json();
+    expect(body.run).toMatchObject({ exitCode: 0, stdout: "[eof]\n", limit: null });
+  });
+
   it("reports a compile error with structured diagnostics and no run", async () => {
     const res = await post({ language: "c", files: [{ name: "main.c", content: "int main(void) {\n  return x;\n}\n" }] });
     const body = await res.json();
