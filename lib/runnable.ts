@@ -116,6 +116,7 @@ export function checkOutput(expected: Expectation, stdout: string): string | nul
  *   `...`         on a line of its own: any number of lines (also none)
  *   `{{ANY}}`     within a line: any text
  *   `{{NUM}}`     within a line: an integer
+ *   `{{HEX}}`     within a line: a hexadecimal number, with or without 0x (a pointer printed with %p)
  *   `{{SORTED}}`  as the first line: compare the remaining lines as a multiset (any order)
  * Every other character matches itself.
  */
@@ -144,8 +145,16 @@ export function matchesPattern(pattern: string, actual: string): boolean {
 
 function lineRegExp(patternLine: string): RegExp {
   const escaped = patternLine
-    .split(/(\{\{ANY\}\}|\{\{NUM\}\})/)
-    .map((part) => (part === "{{ANY}}" ? "[^\\n]*" : part === "{{NUM}}" ? "-?\\d+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .split(/(\{\{ANY\}\}|\{\{NUM\}\}|\{\{HEX\}\})/)
+    .map((part) =>
+      part === "{{ANY}}"
+        ? "[^\\n]*"
+        : part === "{{NUM}}"
+          ? "-?\\d+"
+          : part === "{{HEX}}"
+            ? "(?:0[xX])?[0-9a-fA-F]+"
+            : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+    )
     .join("");
   return new RegExp(`^${escaped}$`);
 }

@@ -39,6 +39,9 @@ describe("expected output", () => {
     expect(matchesPattern("{{SORTED}}\nthread 1\nthread 2", "thread 2\nthread 2")).toBe(false);
     expect(matchesPattern("a.b (c)", "a.b (c)")).toBe(true);
     expect(matchesPattern("a.b", "axb")).toBe(false);
+    expect(matchesPattern("heap {{HEX}} stack {{HEX}}", "heap 0x55bef0d032a0 stack 7ffd465ddb64")).toBe(true);
+    expect(matchesPattern("heap {{HEX}}", "heap 0xzz")).toBe(false);
+    expect(matchesPattern("{{SORTED}}\nthread {{NUM}} at {{HEX}}\nmain", "main\nthread 2 at 0x1f")).toBe(true);
   });
 });
 
