@@ -31,6 +31,10 @@ async function checkAll(args: string[], checks: typeof deckChecks): Promise<numb
     for (const p of result.problems) console.log(formatForTerminal(p));
     count += result.problems.length;
   }
+  for (const c of checks) {
+    const line = c.summary?.();
+    if (line) console.error(line);
+  }
   console.error(`${targets.length} ${targets.length === 1 ? "deck" : "decks"} checked: ${count === 0 ? "no problems" : `${count} ${count === 1 ? "problem" : "problems"}`}`);
   return count === 0 ? 0 : 1;
 }

@@ -22,6 +22,7 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
   it("passes a deck whose blocks all do what they promise", async () => {
     const r = await check(["test/fixtures/runnable-pass"]);
     expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("runnable blocks: 6 compiled and run, all as expected");
     expect(r.stderr).toContain("1 deck checked: no problems");
     expect(r.code).toBe(0);
   });
@@ -44,6 +45,7 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
     expect(r.stdout).toMatch(/main\.c:1:25: error: .undefined_name. undeclared/);
     expect(r.stdout).toContain(`${F}:32: error: runnable block exits_non_zero-run-1 (rust): expected exit code 0, but it ended with exit code 3`);
     expect(r.stdout).toContain(`${F}:41: error: runnable block compiles_although_an_error_is_expected-run-1 (rust): expected a compile error, but it compiled`);
+    expect(r.stderr).toContain("runnable blocks: 4 compiled and run, 4 failed");
     expect(r.stderr).toContain("1 deck checked: 4 problems");
     expect(r.code).toBe(1);
   });
@@ -58,6 +60,7 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
   it("--no-run checks the markup only, and still reports bad settings", async () => {
     const good = await check(["--no-run", "test/fixtures/runnable-fail"]);
     expect(good.stdout).toBe("");
+    expect(good.stderr).not.toContain("runnable blocks:");
     expect(good.code).toBe(0);
     const bad = await check(["--no-run", "test/fixtures/runnable-problems"]);
     expect(bad.stdout).toContain("test/fixtures/runnable-problems/index.adoc:6: error: runnable block: flag not allowed for c: -fplugin=evil.so");

@@ -27,6 +27,8 @@ export interface DeckCheck {
   run(deck: Deck, target: CheckTarget): Promise<DeckProblem[]>;
   /** Frees what the check holds across decks (the runnable check's sandbox engine). */
   close?(): Promise<void>;
+  /** A line for the end of the run, e.g. how many blocks were run (undefined: nothing to say). */
+  summary?(): string | undefined;
 }
 
 /** Checks in the order they run. */

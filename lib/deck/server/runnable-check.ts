@@ -168,6 +168,8 @@ export interface RunnableCheckOptions {
 /** The check for `deckChecks`. It creates one engine on first use; `close()` shuts it down. */
 export function runnableCheck(options: RunnableCheckOptions = {}): DeckCheck & { close(): Promise<void> } {
   let engine: Promise<Engine> | null = null;
+  let ran = 0;
+  let failed = 0;
   const getEngine = () =>
     (engine ??= (async () => {
       if (options.createEngine) return options.createEngine();
@@ -183,13 +185,18 @@ export function runnableCheck(options: RunnableCheckOptions = {}): DeckCheck & {
       const concurrency = options.concurrency ?? (await e.health()).maxConcurrent;
       const verdicts = await pool(blocks, concurrency, async (block) => judge(block, await runBlock(e, block)));
       const problems: DeckProblem[] = [];
+      ran += blocks.length;
       blocks.forEach((block, k) => {
         const why = verdicts[k];
         if (!why) return;
+        failed++;
         const file = path.join(path.dirname(target.dir), block.source.file);
         problems.push(problemAt(target.contentDir, file, `runnable block ${block.id} (${block.language}): ${why}`, block.source.line));
       });
       return problems;
+    },
+    summary() {
+      return ran === 0 ? undefined : `runnable blocks: ${ran} compiled and run, ${failed === 0 ? "all as expected" : `${failed} failed`}`;
     },
     async close() {
       if (!engine) return;
