@@ -142,7 +142,9 @@ describe("authoring mistakes", () => {
       "runnable-problems/index.adoc:23: id assigned to block already in use: same",
       "runnable-problems/index.adoc:23: runnable block: args: unterminated single quote",
       'runnable-problems/index.adoc:23: runnable block: duplicate runnable id "same" (also at runnable-problems/index.adoc:16); give one of them id=…',
-      'runnable-problems/index.adoc:35: runnable block: group "g" spans slides (its first block is at runnable-problems/index.adoc:28); a group\'s blocks must be on one slide',
+      "runnable-problems/index.adoc:35: runnable block: unknown setting arg= (see docs/authoring.md)",
+      "runnable-problems/index.adoc:35: runnable block: unknown setting %readonyl (see docs/authoring.md)",
+      'runnable-problems/index.adoc:40: runnable block: group "g" spans slides (its first block is at runnable-problems/index.adoc:28); a group\'s blocks must be on one slide',
     ]);
     // The blocks still render (without what was wrong), so the deck stays readable.
     const blocks = runnableBlocksFromHtml(deck.slidesHtml);

@@ -134,6 +134,26 @@ export function runnableBlocksFromHtml(html: string): RunnableBlock[] {
 // ---------------------------------------------------------------------------------------------
 // The tree processor
 
+/** Settings of a runnable block: ours, and Asciidoctor's own for a source block. */
+const KNOWN_ATTRIBUTES = new Set([
+  ...["flags", "args", "stdin", "lines", "file", "group", "exit", "expect-error"],
+  ...["id", "role", "title", "reftext", "caption", "style", "language", "linenums", "indent", "tabsize", "subs", "start", "options", "opts"],
+]);
+const KNOWN_OPTIONS = new Set(["run", "readonly", "hidden", "compile-error", "linenums", "nowrap"]);
+
+/** Attribute and option names on a runnable block that mean nothing here (most likely typos). */
+export function unknownSettings(attributes: Record<string, unknown>): string[] {
+  const unknown: string[] = [];
+  for (const key of Object.keys(attributes)) {
+    if (key.startsWith("$") || /^\d+$/.test(key)) continue;
+    const option = /^(.*)-option$/.exec(key);
+    if (option) {
+      if (!KNOWN_OPTIONS.has(option[1])) unknown.push(`%${option[1]}`);
+    } else if (!KNOWN_ATTRIBUTES.has(key)) unknown.push(`${key}=`);
+  }
+  return unknown;
+}
+
 function slideOf(node: Node): Node | null {
   for (let p = node.getParent(); p && p.getContext() !== "document"; p = p.getParent()) {
     if (p.getContext() === "section") return p;
@@ -180,6 +200,9 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
     const slide = slideOf(node);
     const siblings: Node[] = node.getParent().getBlocks();
     const next = siblings[siblings.indexOf(node) + 1];
+    for (const unknown of unknownSettings(node.getAttributes())) {
+      ctx.report({ severity: "warning", file, line, message: `runnable block: unknown setting ${unknown} (see docs/authoring.md)` });
+    }
     const explicitId = node.getId();
     raws.push({
       node,
