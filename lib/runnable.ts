@@ -19,8 +19,12 @@ export const ExpectationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("exact"), text: z.string() }),
   /** stdout must match this pattern, line by line; see matchesPattern. */
   z.object({ kind: z.literal("pattern"), text: z.string() }),
-  /** Compilation must fail; optionally a diagnostic's message must contain this text. */
-  z.object({ kind: z.literal("compile-error"), text: z.string().optional() }),
+  /**
+   * Compilation must fail; optionally an error's code or message must contain `text`, and each of
+   * `errors` (read from a `[.compile-error]` block: `error[E0382]: …` gives "E0382") must be some
+   * error's code or be contained in its message.
+   */
+  z.object({ kind: z.literal("compile-error"), text: z.string().optional(), errors: z.array(z.string()).optional() }),
 ]);
 export type Expectation = z.infer<typeof ExpectationSchema>;
 
@@ -256,4 +260,23 @@ export function outputDiff(expected: string, actual: string, context = 2): strin
     }
   });
   return out.join("\n");
+}
+
+/**
+ * The errors a `[.compile-error]` block lists, as checkable needles: `error[E0382]: …` → "E0382",
+ * `error: expected ';'` or `main.c:3:5: error: expected ';'` → "expected ';'". Other lines are ignored.
+ */
+export function compileErrorNeedles(text: string): string[] {
+  const needles: string[] = [];
+  for (const line of text.split("\n")) {
+    const coded = /^\s*error\[([A-Z]\d{4})\]/.exec(line);
+    if (coded) {
+      needles.push(coded[1]);
+      continue;
+    }
+    const plain = /(?:^|:\s*)error:\s*(.+?)\s*$/.exec(line);
+    // rustc's closing "aborting due to N previous errors" is a summary, not one of the errors.
+    if (plain && !/^aborting due to/.test(plain[1])) needles.push(plain[1]);
+  }
+  return needles;
 }

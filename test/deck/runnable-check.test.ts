@@ -22,7 +22,7 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
   it("passes a deck whose blocks all do what they promise", async () => {
     const r = await check(["test/fixtures/runnable-pass"]);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("runnable blocks: 6 compiled and run, all as expected");
+    expect(r.stderr).toContain("runnable blocks: 7 compiled and run, all as expected");
     expect(r.stderr).toContain("1 deck checked: no problems");
     expect(r.code).toBe(0);
   });
@@ -45,8 +45,11 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
     expect(r.stdout).toMatch(/main\.c:1:25: error: .undefined_name. undeclared/);
     expect(r.stdout).toContain(`${F}:32: error: runnable block exits_non_zero-run-1 (rust): expected exit code 0, but it ended with exit code 3`);
     expect(r.stdout).toContain(`${F}:41: error: runnable block compiles_although_an_error_is_expected-run-1 (rust): expected a compile error, but it compiled`);
-    expect(r.stderr).toContain("runnable blocks: 4 compiled and run, 4 failed");
-    expect(r.stderr).toContain("1 deck checked: 4 problems");
+    expect(r.stdout).toContain(
+      `${F}:48: error: runnable block not_the_error_the_slide_shows-run-1 (rust): expected compile errors mentioning "E0499", but the errors were:\n    error[E0382]: borrow of moved value`,
+    );
+    expect(r.stderr).toContain("runnable blocks: 5 compiled and run, 5 failed");
+    expect(r.stderr).toContain("1 deck checked: 5 problems");
     expect(r.code).toBe(1);
   });
 

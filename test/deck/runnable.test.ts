@@ -50,7 +50,7 @@ describe("placeholders", () => {
     const html = deck.slidesHtml;
     // No listing of a runnable block is left; the expected outputs still are.
     expect(html).not.toContain('class="listingblock"');
-    expect(html.match(/<div class="runnable"(?: id="[^"]*")? data-runnable="/g)).toHaveLength(6);
+    expect(html.match(/<div class="runnable"(?: id="[^"]*")? data-runnable="/g)).toHaveLength(7);
     expect(html).toContain('<div class="literalblock output"><div class="content"><pre>arg 1: one');
     // The static copy: hidden lines gone, HTML escaped, language class.
     expect(html).toContain(
@@ -87,6 +87,11 @@ describe("placeholders", () => {
     expect(byId(blocks, "threads_in_any_order-run-1").expected).toEqual({ kind: "pattern", text: "...\npid {{NUM}} done" });
     expect(byId(blocks, "a_borrow_error-run-1").expected).toEqual({ kind: "compile-error", text: "E0382" });
     expect(byId(blocks, "no_expectation_must_exit_0-run-1").expected).toBeUndefined();
+    // A [.compile-error] block after a %compile-error block lists errors that must all occur.
+    expect(byId(blocks, "a_c_compile_error_as_the_reader_sees_it-run-1").expected).toEqual({
+      kind: "compile-error",
+      errors: ["‘missing’ undeclared (first use in this function)"],
+    });
   });
 
   it("makes a group one example: files in order, placeholder where the last block was, include:: resolved", async () => {

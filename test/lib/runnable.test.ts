@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkOutput, lineRuns, matchesPattern, mergeHidden, separateHidden, outputDiff, splitHiddenLines } from "../../lib/runnable";
+import { checkOutput, compileErrorNeedles, lineRuns, matchesPattern, mergeHidden, separateHidden, outputDiff, splitHiddenLines } from "../../lib/runnable";
 
 describe("hidden lines", () => {
   it("follows rustdoc for Rust: '# ' hides, '##' is a literal '#'", () => {
@@ -79,5 +79,18 @@ describe("output diff", () => {
   it("ignores trailing whitespace like checkOutput", () => {
     expect(outputDiff("a\nb\n\n", "a  \nb")).toBe(["--- expected", "+++ actual", " a", " b"].join("\n"));
     expect(outputDiff("", "out")).toBe(["--- expected", "+++ actual", "+out"].join("\n"));
+  });
+});
+
+describe("compile-error blocks", () => {
+  it("read error codes and messages, ignore the rest", () => {
+    const text = [
+      "error[E0373]: closure may outlive the current function",
+      " --> main.rs:4:27",
+      "error: aborting due to 2 previous errors",
+      "main.c:1:25: error: ‘x’ undeclared (first use in this function)",
+      "main.c:1:1: warning: unused",
+    ].join("\n");
+    expect(compileErrorNeedles(text)).toEqual(["E0373", "‘x’ undeclared (first use in this function)"]);
   });
 });

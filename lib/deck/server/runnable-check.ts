@@ -112,9 +112,11 @@ export function judge(block: RunnableBlock, o: BlockOutcome): string | null {
   if (expected?.kind === "compile-error") {
     if (o.compiled || exit.phase === "run") return "expected a compile error, but it compiled";
     if (exit.limit) return `expected a compile error, but the compiler hit a limit: ${exit.message}`;
-    const text = expected.text;
-    if (text && !o.errorDiagnostics.some((d) => d.code?.includes(text) || d.message.includes(text))) {
-      return `expected a compile error mentioning "${text}", but the errors were:\n${indent(head(o.diagnostics || o.errorDiagnostics.map((d) => d.message).join("\n")))}`;
+    const needles = [...(expected.text ? [expected.text] : []), ...(expected.errors ?? [])];
+    const missing = needles.filter((t) => !o.errorDiagnostics.some((d) => d.code?.includes(t) || d.message.includes(t)));
+    if (missing.length > 0) {
+      const what = missing.map((t) => `"${t}"`).join(", ");
+      return `expected compile errors mentioning ${what}, but the errors were:\n${indent(head(o.diagnostics || o.errorDiagnostics.map((d) => d.message).join("\n")))}`;
     }
     return null;
   }

@@ -16,7 +16,7 @@
  */
 import path from "node:path";
 import { flagAllowed, FileNameSchema, LanguageSchema, MAIN_FILE, type Language } from "../../protocol";
-import { RunnableBlockSchema, splitHiddenLines, type Expectation, type RunnableBlock, type RunnableFile } from "../../runnable";
+import { compileErrorNeedles, RunnableBlockSchema, splitHiddenLines, type Expectation, type RunnableBlock, type RunnableFile } from "../../runnable";
 import type { DeckContext, DeckExtension } from "./extensions";
 
 // Asciidoctor.js nodes are Opal objects; the few methods used here, typed loosely.
@@ -39,6 +39,8 @@ interface RawBlock {
   attrs: Record<string, unknown>;
   /** The `[.output]` block right after it, if any. */
   output?: Node;
+  /** The `[.compile-error]` block right after it, if any. */
+  errors?: Node;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,10 +168,10 @@ function attr(node: Node, name: string): string | undefined {
   return v === undefined || v === null ? undefined : String(v);
 }
 
-function isOutputBlock(node: Node | undefined): boolean {
+function isOutputBlock(node: Node | undefined, role = "output"): boolean {
   if (!node) return false;
   const context = node.getContext();
-  return (context === "literal" || context === "listing") && node.hasRole("output") && !node.isOption("run");
+  return (context === "literal" || context === "listing") && node.hasRole(role) && !node.isOption("run");
 }
 
 /** Process a converted-but-not-rendered document: replace runnable listings with placeholders. */
@@ -218,6 +220,7 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
       explicitId: explicitId ? String(explicitId) : undefined,
       attrs: node.getAttributes(),
       output: isOutputBlock(next) ? next : undefined,
+      errors: isOutputBlock(next, "compile-error") ? next : undefined,
     });
   }
 
@@ -304,8 +307,12 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
 
     let expected: Expectation | undefined;
     const errorSetting = setting("expect-error");
-    if (option("compile-error")) expected = { kind: "compile-error", ...(errorSetting ? { text: errorSetting.value } : {}) };
-    else if (errorSetting) problem(`expect-error needs the option %compile-error ([source%run%compile-error,${language}])`, errorSetting.at);
+    if (option("compile-error")) {
+      const errors = last.errors ? compileErrorNeedles(String(last.errors.getSource())) : [];
+      if (last.errors && errors.length === 0) problem("the [.compile-error] block lists no error (lines like `error[E0382]: …` or `error: …`)");
+      expected = { kind: "compile-error", ...(errorSetting ? { text: errorSetting.value } : {}), ...(errors.length ? { errors } : {}) };
+    } else if (errorSetting) problem(`expect-error needs the option %compile-error ([source%run%compile-error,${language}])`, errorSetting.at);
+    else if (last.errors) problem(`a [.compile-error] block follows, but the block lacks the option %compile-error`);
     else if (last.output) {
       expected = { kind: last.output.isOption("pattern") ? "pattern" : "exact", text: String(last.output.getSource()) };
     }
