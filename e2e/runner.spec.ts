@@ -40,7 +40,7 @@ test.describe("runnable examples", () => {
     await page.keyboard.press("End");
     await page.keyboard.type('\nprintf("edited\\n");');
     await page.keyboard.press("Control+Enter");
-    await expect(runner.locator(".runner-console")).toContainText("edited\nhello, world", { timeout: 30_000 });
+    await expect(runner.locator(".runner-console")).toContainText("hello, world\nedited", { timeout: 30_000 });
     await expect(runner.locator(".runner-status")).toContainText("exited with code 0");
     await page.screenshot({ path: path.join(SHOTS, "runner-hello.png") });
 
