@@ -5,7 +5,7 @@
  */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Diagnostic, RunEvent } from "../../lib/protocol";
-import { splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
+import { separateHidden, splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
 import { EditorController } from "./editor-controller";
 import "./runner.css";
 import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
@@ -264,7 +264,11 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         </button>
       </div>
       {/* Until ACE takes over the code is plain, readable text. */}
-      {!editorsReady && <pre className="runner-fallback">{authorVersion(block, activeFile).code}</pre>}
+      {!editorsReady && (
+        <pre className="runner-fallback">
+          {separateHidden(authorVersion(block, activeFile).code, authorVersion(block, activeFile).hiddenLines).visible}
+        </pre>
+      )}
       {visibleFiles.map((name) => (
         // ACE owns these divs' children; React never renders into them.
         <div
