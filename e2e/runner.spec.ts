@@ -137,3 +137,38 @@ test.describe("runnable examples", () => {
     await page.screenshot({ path: path.join(SHOTS, "runner-print.png"), fullPage: true });
   });
 });
+
+test.describe("runnable examples, read other ways", () => {
+  test("a deck with 30 runnable blocks creates editors only for slides that were shown", async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto("/decks/05-many-runnable#/_example_10");
+    await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 20_000 });
+    await expect(page.locator("section.present .ace_editor")).toBeVisible({ timeout: 20_000 });
+    expect(await page.locator("[data-runner]").count()).toBe(30);
+    // The current slide's editor, perhaps a neighbour's: far fewer than 30.
+    expect(await page.locator(".ace_editor").count()).toBeLessThanOrEqual(3);
+    await page.keyboard.press("ArrowRight");
+    await expect(page.locator("section.present .ace_editor")).toBeVisible({ timeout: 20_000 });
+    await page.locator("section.present").getByRole("button", { name: /Run/ }).click();
+    await expect(page.locator("section.present .runner-console")).toContainText("example 11", { timeout: 30_000 });
+  });
+
+  test("without JavaScript the code is still readable", async ({ browser }) => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(DECK);
+    await expect(page.locator(".runnable").first()).toContainText('printf("hello, world\\n");');
+    await context.close();
+  });
+
+  test("the scroll view shows the runners as part of the page", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${DECK}?view=scroll`);
+    await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 20_000 });
+    const runner = page.locator("[data-runner]").first();
+    await runner.scrollIntoViewIfNeeded();
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 20_000 });
+    await expect(runner).toContainText("hello, world");
+    await page.screenshot({ path: path.join(SHOTS, "runner-scroll-phone.png") });
+  });
+});
