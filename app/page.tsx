@@ -10,7 +10,7 @@ export default async function Home() {
     <main className="site">
       <header className="site-header">
         <h1>OSByExample</h1>
-        <p className="lede">Operating systems, lecture by lecture — slides whose code examples you can read, present and (soon) run.</p>
+        <p className="lede">Operating systems, lecture by lecture — slides whose code examples you can edit and run where they stand.</p>
       </header>
       {decks.length === 0 ? (
         <p className="empty">
