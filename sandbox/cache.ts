@@ -34,6 +34,8 @@ interface Entry {
 export class CompileCache {
   private readonly entries = new Map<string, Entry>();
   private totalBytes = 0;
+  /** Stores under way, by key: the same example compiled by several students at once is stored once. */
+  private readonly storing = new Map<string, Promise<boolean>>();
 
   constructor(
     readonly dir: string,
@@ -103,6 +105,23 @@ export class CompileCache {
 
   /** Stores a binary (moved from `incoming`) with its compile output; returns whether it was kept. */
   async put(key: string, incoming: string, meta: CachedCompile): Promise<boolean> {
+    // Runs of the same code finish compiling at nearly the same moment; one store at a time per
+    // key, and a later one finds the entry already there.
+    for (let pending = this.storing.get(key); pending; pending = this.storing.get(key)) await pending;
+    if (this.entries.has(key)) {
+      await fsp.rm(incoming, { force: true });
+      return true;
+    }
+    const storing = this.store(key, incoming, meta);
+    this.storing.set(key, storing);
+    try {
+      return await storing;
+    } finally {
+      this.storing.delete(key);
+    }
+  }
+
+  private async store(key: string, incoming: string, meta: CachedCompile): Promise<boolean> {
     const entryDir = path.join(this.dir, key);
     const staging = `${incoming}.entry`;
     try {
@@ -111,13 +130,9 @@ export class CompileCache {
       await fsp.chmod(path.join(staging, "main"), 0o555);
       await fsp.writeFile(path.join(staging, "meta.json"), JSON.stringify(meta));
       const size = (await fsp.stat(path.join(staging, "main"))).size;
-      if (this.entries.has(key)) {
-        await fsp.rm(staging, { recursive: true, force: true }); // another run compiled the same meanwhile
-      } else {
-        await fsp.rm(entryDir, { recursive: true, force: true });
-        await fsp.rename(staging, entryDir);
-        this.remember(key, size, Date.now());
-      }
+      await fsp.rm(entryDir, { recursive: true, force: true });
+      await fsp.rename(staging, entryDir);
+      this.remember(key, size, Date.now());
       await this.evict();
       return true;
     } catch {

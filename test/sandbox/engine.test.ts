@@ -197,6 +197,16 @@ describe("compile cache", () => {
     expect(otherFlags.compiled?.cached).toBe(false);
   });
 
+  it("serves the same example run by several students at the same moment", async () => {
+    const code = `#include <stdio.h>\nint main(void) { puts("together ${Date.now()}"); return 0; }\n`;
+    const runs = await Promise.all([1, 2, 3, 4].map(() => runToEnd(t.engine, c(code))));
+    for (const run of runs) {
+      expect(run.events.find((e) => e.type === "error")).toBeUndefined();
+      expect(run.exit).toMatchObject({ exitCode: 0 });
+      expect(run.stdout).toMatch(/^together \d+\n$/);
+    }
+  });
+
   it("shows a cached compile's warnings again", async () => {
     const code = `int main(void) { int unused; return 0; }\n`;
     await runToEnd(t.engine, c(code, { flags: ["-Wall"] }));
