@@ -101,9 +101,14 @@ function checkRunRequest(req: { language: Language; files: SourceFile[]; flags: 
       ctx.addIssue({ code: "custom", path: ["flags"], message: `flag not allowed for ${req.language}: ${flag}` });
     }
   }
+  checkFiles(req.files, ctx);
+}
+
+/** Duplicate names and the total size, for programs and kernels alike. */
+function checkFiles(files: SourceFile[], ctx: z.RefinementCtx): void {
   const names = new Set<string>();
   let bytes = 0;
-  for (const f of req.files) {
+  for (const f of files) {
     if (names.has(f.name)) ctx.addIssue({ code: "custom", path: ["files"], message: `duplicate file name: ${f.name}` });
     names.add(f.name);
     bytes += utf8Length(f.content);
@@ -113,9 +118,50 @@ function checkRunRequest(req: { language: Language; files: SourceFile[]; flags: 
   }
 }
 
-export const RunRequestSchema = z.object(RunRequestFields).strict().superRefine(checkRunRequest);
+/** A C or Rust program: compiled, then run. */
+export const ProgramRunRequestSchema = z.object(RunRequestFields).strict().superRefine(checkRunRequest);
+export type ProgramRunRequest = z.infer<typeof ProgramRunRequestSchema>;
+export type ProgramRunRequestInput = z.input<typeof ProgramRunRequestSchema>;
+
+// Kernel runs (the kernel lab): `{language: "kernel", kernel: "osbe", files: [{name: "src/hello.rs", content}]}`.
+// The files replace lesson files of the named kernel profile; which files a profile lets a slide
+// replace is known only to the server (sandbox/kernels/profile.ts), which answers any other file
+// with an `invalid` error naming the allowed ones. No files at all boots the kernel unchanged.
+
+export const KERNEL_LANGUAGE = "kernel" as const;
+export const MAX_KERNEL_FILES = 8;
+export const KernelNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, "kernel must be a kernel profile's name (lower-case letters, digits, '-'), e.g. \"osbe\"");
+
+const KernelRunRequestFields = {
+  language: z.literal(KERNEL_LANGUAGE),
+  /** The kernel profile's name, e.g. "osbe". */
+  kernel: KernelNameSchema,
+  /** Replaced files, relative to the kernel's source folder (e.g. "src/scheduler.rs"). */
+  files: z.array(SourceFileSchema).max(MAX_KERNEL_FILES, `more than ${MAX_KERNEL_FILES} files`).default([]),
+  /** Adjusts the boot (QEMU) limits, e.g. a short wallSeconds; clamped like a program's. */
+  limits: LimitOverridesSchema.optional(),
+};
+
+function checkKernelRequest(req: { files: SourceFile[] }, ctx: z.RefinementCtx): void {
+  checkFiles(req.files, ctx);
+}
+
+export const KernelRunRequestSchema = z.object(KernelRunRequestFields).strict().superRefine(checkKernelRequest);
+export type KernelRunRequest = z.infer<typeof KernelRunRequestSchema>;
+export type KernelRunRequestInput = z.input<typeof KernelRunRequestSchema>;
+
+const LANGUAGE_ERROR = { error: `language must be one of "c", "rust" or "${KERNEL_LANGUAGE}"` };
+
+/** Any run: a program (language c or rust) or a kernel (language "kernel"). */
+export const RunRequestSchema = z.discriminatedUnion("language", [ProgramRunRequestSchema, KernelRunRequestSchema], LANGUAGE_ERROR);
 export type RunRequest = z.infer<typeof RunRequestSchema>;
 export type RunRequestInput = z.input<typeof RunRequestSchema>;
+
+export function isKernelRequest(request: RunRequest): request is KernelRunRequest {
+  return request.language === KERNEL_LANGUAGE;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Events of one run, in order:
@@ -192,10 +238,14 @@ export const MAX_WS_MESSAGE_BYTES = 512 * 1024;
 export const RunIdSchema = z.string().min(1).max(64);
 
 /** `run` carries the request's fields beside its id: `{type: "run", id, language, files, ...}`. */
-export const RunMessageSchema = z
-  .object({ type: z.literal("run"), id: RunIdSchema, ...RunRequestFields })
-  .strict()
-  .superRefine(checkRunRequest);
+export const RunMessageSchema = z.discriminatedUnion(
+  "language",
+  [
+    z.object({ type: z.literal("run"), id: RunIdSchema, ...RunRequestFields }).strict().superRefine(checkRunRequest),
+    z.object({ type: z.literal("run"), id: RunIdSchema, ...KernelRunRequestFields }).strict().superRefine(checkKernelRequest),
+  ],
+  LANGUAGE_ERROR,
+);
 
 export const ClientMessageSchema = z.discriminatedUnion("type", [
   RunMessageSchema,
@@ -220,7 +270,7 @@ export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 // ---------------------------------------------------------------------------------------------
 // HTTP API: POST /api/run
 
-export const ApiRunRequestSchema = z
+const ApiProgramRunRequestSchema = z
   .object({
     language: LanguageSchema,
     files: z.array(SourceFileSchema).optional(),
@@ -233,6 +283,19 @@ export const ApiRunRequestSchema = z
   })
   .strict()
   .refine((r) => (r.files === undefined) !== (r.code === undefined), "give exactly one of 'files' or 'code'");
+
+/**
+ * A kernel run over HTTP: exactly the engine's request. `code` does not apply (a kernel has no
+ * single main file): name the replaced files, e.g. `files: [{name: "src/hello.rs", content}]`.
+ */
+const ApiKernelRunRequestSchema = z
+  .object({
+    ...KernelRunRequestFields,
+    code: z.never({ error: "kernel runs take 'files' (the replaced lesson files, e.g. src/hello.rs), not 'code'" }).optional(),
+  })
+  .strict();
+
+export const ApiRunRequestSchema = z.discriminatedUnion("language", [ApiProgramRunRequestSchema, ApiKernelRunRequestSchema], LANGUAGE_ERROR);
 export type ApiRunRequest = z.infer<typeof ApiRunRequestSchema>;
 
 export const MAIN_FILE: Record<Language, string> = { c: "main.c", rust: "main.rs" };

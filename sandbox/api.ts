@@ -25,6 +25,20 @@ export interface EngineHealth {
   queued: number;
   maxConcurrent: number;
   maxQueue: number;
+  /** The kernel lab's kernel profiles: what a `language: "kernel"` request may name. */
+  kernels: KernelHealth[];
+  /** Set when the kernel profiles' configuration (OSBE_KERNELS, OSBE_KERNELS_FILE) could not be read. */
+  kernelsProblem?: string;
+}
+
+export interface KernelHealth {
+  name: string;
+  description: string;
+  /** False when its warm build tree is missing (run scripts/build-kernels.ts). */
+  available: boolean;
+  problem?: string;
+  /** The files a request may replace, with the lesson each holds. */
+  replaceableFiles: Array<{ path: string; lesson: string }>;
 }
 
 export interface Engine {

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { Diagnostic, RunRequest, Toolchain } from "../lib/protocol";
+import type { Diagnostic, ProgramRunRequest as RunRequest, Toolchain } from "../lib/protocol";
 
 export interface CachedCompile {
   items: Diagnostic[];

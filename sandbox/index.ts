@@ -10,21 +10,26 @@
  * Requests must already be validated by RunRequestSchema (lib/protocol.ts). This module imports
  * only Node, the protocol and its own files: nothing web.
  */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Language, RunRequest, Toolchain as ToolchainInfo } from "../lib/protocol";
+import { promisify } from "node:util";
+import { isKernelRequest, type Language, type RunRequest, type Toolchain as ToolchainInfo } from "../lib/protocol";
 import type { Engine, EngineHealth, EventSink, RunHandle } from "./api";
 import { CompileCache } from "./cache";
 import { BwrapDriver, defaultBwrapOptions, type BwrapDriverOptions } from "./drivers/bwrap";
 import type { SandboxDriver } from "./drivers/driver";
 import { Job } from "./job";
+import { KernelJob, type KernelState } from "./kernel-job";
+import { loadKernelProfiles, type KernelProfile } from "./kernels/profile";
 import { resolveAdmission, resolveLimits, type SandboxLimits, type SandboxLimitsInput } from "./limits";
 import { Scheduler } from "./scheduler";
 import { CToolchain } from "./toolchains/c";
 import { RustToolchain } from "./toolchains/rust";
 import type { Toolchain } from "./toolchains/toolchain";
 
-export type { Engine, EngineHealth, EventSink, RunHandle } from "./api";
+export type { Engine, EngineHealth, EventSink, KernelHealth, RunHandle } from "./api";
 export { defaultLimits, runLimitsFor, resolveLimits, formatBytes, type SandboxLimits, type PhaseLimits } from "./limits";
 export { limitMessage, runMessage } from "./job";
 export { seccompFilterBytes, blockedSyscallNames } from "./seccomp";
@@ -47,6 +52,13 @@ export interface EngineOptions {
   namePrefix: string;
   /** How often `stats` events are sent while a program runs. */
   statsIntervalMs: number;
+  /** Kernel profiles for `language: "kernel"`; default loadKernelProfiles() (kernels/osbe + OSBE_KERNELS). */
+  kernels: KernelProfile[];
+  /**
+   * Where kernel runs make their build trees: on the warm trees' file system (hard links) and
+   * traversable by the sandbox uids. Default: the bwrap driver's temp root.
+   */
+  kernelTreeRoot: string;
 }
 
 interface ToolchainState {
@@ -66,7 +78,20 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   const scheduler = new Scheduler(admission.concurrency, admission.queueLength);
   const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
   const toolchains = new Map<Language, ToolchainState>();
-  const jobs = new Set<Job>();
+  const jobs = new Set<Job | KernelJob>();
+  // Profiles are configuration: a broken OSBE_KERNELS is reported by health() and by kernel runs,
+  // and does not stop C and Rust.
+  let kernelsProblem: string | undefined;
+  let profiles: KernelProfile[] = [];
+  try {
+    profiles = options.kernels ?? loadKernelProfiles();
+  } catch (error) {
+    kernelsProblem = (error as Error).message;
+  }
+  const kernels: KernelState[] = profiles.map((profile) => ({ profile, problem: warmTreeProblem(profile) }));
+  const kernelTreeRoot =
+    options.kernelTreeRoot ?? (driver instanceof BwrapDriver ? driver.options.tempRoot : path.join(os.tmpdir(), "osbyexample-kernel-runs"));
+  const kernelToolchain: ToolchainInfo = { name: "cargo", version: "" };
   let runCounter = 0;
   let closed = false;
 
@@ -82,6 +107,10 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       }
       toolchains.set(toolchain.language, state);
     }
+    if (kernels.length > 0) {
+      await fs.promises.mkdir(kernelTreeRoot, { recursive: true, mode: 0o711 });
+      kernelToolchain.version = await cargoVersion().catch(() => "unknown");
+    }
   })();
   ready.catch(() => undefined); // reported by health() and by each run
 
@@ -92,6 +121,28 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         return { writeStdin() {}, closeStdin() {}, kill() {}, done: Promise.resolve() };
       }
       const name = `${namePrefix}-${(runCounter++).toString(36)}`;
+      if (isKernelRequest(request)) {
+        const job = new KernelJob(
+          {
+            driver,
+            scheduler,
+            ready,
+            kernels,
+            toolchain: kernelToolchain,
+            treeRoot: kernelTreeRoot,
+            maxima: limits.maxima,
+            cpuShares: limits.run.cpuShares,
+            statsIntervalMs: options.statsIntervalMs ?? 1000,
+            problem: kernelsProblem,
+          },
+          request,
+          sink,
+          name,
+        );
+        jobs.add(job);
+        void job.done.finally(() => jobs.delete(job));
+        return job;
+      }
       const job = new Job(
         {
           driver,
@@ -133,6 +184,17 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         queued: scheduler.queued,
         maxConcurrent: scheduler.concurrency,
         maxQueue: scheduler.queueLength,
+        kernels: kernels.map(({ profile, problem: kernelProblem }) => {
+          const why = kernelProblem ?? problem;
+          return {
+            name: profile.name,
+            description: profile.description,
+            available: !why,
+            ...(why ? { problem: why } : {}),
+            replaceableFiles: profile.replaceableFiles.map((f) => ({ path: f.path, lesson: f.lesson })),
+          };
+        }),
+        ...(kernelsProblem ? { kernelsProblem } : {}),
       };
     },
 
@@ -143,4 +205,19 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       await Promise.all(all.map((job) => job.done));
     },
   };
+}
+
+/** Why a kernel profile cannot run, if it cannot: its warm tree or its image is missing. */
+function warmTreeProblem(profile: KernelProfile): string | undefined {
+  const target = path.join(profile.sourceDir, profile.targetDir);
+  if (!fs.existsSync(target) || !fs.existsSync(path.join(profile.sourceDir, profile.imagePath))) {
+    return `kernel ${profile.name} has no warm build tree at ${target} (run scripts/build-kernels.ts)`;
+  }
+  return undefined;
+}
+
+async function cargoVersion(): Promise<string> {
+  const { stdout } = await promisify(execFile)("/usr/bin/cargo", ["--version"], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
+  // "cargo 1.96.0 (... 2026-05-25) (built from a source tarball)" → "1.96.0 (... 2026-05-25)"
+  return stdout.trim().replace(/^cargo /, "").replace(/ \(built from a source tarball\)$/, "");
 }

@@ -39,6 +39,11 @@ export interface PhaseLimits {
   openFiles: number;
   /** cgroup cpu.shares relative to the host's 1024: sandboxes yield to the server under load. */
   cpuShares: number;
+  /**
+   * RLIMIT_AS, when set (kernel builds and QEMU only; C and Rust programs have none): rustc maps
+   * libcore's metadata, QEMU its JIT buffer, so both fail early below their measured needs.
+   */
+  addressSpaceMiB?: number;
 }
 
 export interface SandboxLimits {

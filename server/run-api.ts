@@ -5,6 +5,7 @@
 import type http from "node:http";
 import {
   ApiRunRequestSchema,
+  KERNEL_LANGUAGE,
   MAIN_FILE,
   MAX_SOURCE_BYTES,
   RunRequestSchema,
@@ -82,7 +83,11 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter) {
   }
 }
 
-/** Validates the body and turns `code` into the language's main file. */
+/**
+ * Validates the body and turns `code` into the language's main file. A kernel request
+ * (`language: "kernel"`) is passed on as it is; whether its files may be replaced is the
+ * engine's to say (an `invalid` error, answered with 400).
+ */
 export function parseRunRequest(body: string): RunRequest {
   let json: unknown;
   try {
@@ -92,14 +97,28 @@ export function parseRunRequest(body: string): RunRequest {
   }
   const api = ApiRunRequestSchema.safeParse(json);
   if (!api.success) throw new HttpError(400, describeZodError(api.error));
+  if (api.data.language === KERNEL_LANGUAGE) {
+    // A kernel run is the engine's request as it is: the kernel's name and the replaced files.
+    const { code: _code, ...kernelRequest } = api.data;
+    checkSourceSize(kernelRequest.files ?? []);
+    return parseEngineRequest(kernelRequest);
+  }
   const { code, files, ...rest } = api.data;
   const sourceFiles = files ?? [{ name: MAIN_FILE[rest.language], content: code ?? "" }];
+  checkSourceSize(sourceFiles);
+  // Over HTTP nobody can type into the program: without stdin it reads end-of-file at once.
+  return parseEngineRequest({ ...rest, stdin: rest.stdin ?? "", files: sourceFiles });
+}
+
+function checkSourceSize(sourceFiles: Array<{ content: string }>): void {
   const bytes = sourceFiles.reduce((sum, f) => sum + utf8Length(f.content), 0);
   if (bytes > MAX_SOURCE_BYTES) {
     throw new HttpError(413, `source is ${Math.ceil(bytes / 1024)} KiB; at most ${MAX_SOURCE_BYTES / 1024} KiB is accepted`);
   }
-  // Over HTTP nobody can type into the program: without stdin it reads end-of-file at once.
-  const parsed = RunRequestSchema.safeParse({ ...rest, stdin: rest.stdin ?? "", files: sourceFiles });
+}
+
+function parseEngineRequest(input: unknown): RunRequest {
+  const parsed = RunRequestSchema.safeParse(input);
   if (!parsed.success) throw new HttpError(400, describeZodError(parsed.error));
   return parsed.data;
 }

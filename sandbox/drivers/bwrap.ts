@@ -114,6 +114,10 @@ export class BwrapDriver implements SandboxDriver {
     }
   }
 
+  sandboxUser(slot: number): { uid: number; gid: number } {
+    return { uid: this.options.uidBase + slot, gid: this.options.uidBase + slot };
+  }
+
   leftovers(prefix: string): string[] {
     const found = listCgroups(this.options.cgroupParent, prefix);
     try {
@@ -391,6 +395,8 @@ class BwrapSandbox implements SandboxProcess {
       `--cpu=${cpu}:${cpu + 1}`, // SIGXCPU at the limit, SIGKILL a second later
       `--fsize=${limits.fileSizeMiB * MiB}`,
       `--nofile=${limits.openFiles}`,
+      // Only where a phase sets one (kernel builds and QEMU): rustc and QEMU map large regions.
+      ...(limits.addressSpaceMiB ? [`--as=${limits.addressSpaceMiB * MiB}`] : []),
       "--core=0",
       "--msgqueue=0",
       "--rtprio=0",
@@ -426,8 +432,9 @@ class BwrapSandbox implements SandboxProcess {
       "--bind", ws.out, "/out",
       "--ro-bind", this.initHelper, "/sandbox-init",
       ...(spec.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.host, b.sandbox]),
+      ...(spec.readWriteBinds ?? []).flatMap((b) => ["--bind", b.host, b.sandbox]),
       "--remount-ro", "/",
-      "--chdir", "/work",
+      "--chdir", spec.workdir ?? "/work",
       ...Object.entries(spec.env).flatMap(([k, v]) => ["--setenv", k, v]),
       "--seccomp", String(SECCOMP_FD),
       "--",

@@ -23,6 +23,14 @@ export interface SandboxSpec {
   files: WorkspaceFile[];
   /** Host files or folders made visible read-only at the given absolute sandbox paths. */
   readOnlyBinds?: Array<{ host: string; sandbox: string }>;
+  /**
+   * Host folders made visible read-write (mounted after the workspace, so they may lie below
+   * /work): a kernel run's own build tree. The caller makes sure the sandbox user owns only what
+   * it may write there.
+   */
+  readWriteBinds?: Array<{ host: string; sandbox: string }>;
+  /** Working directory inside the sandbox; default /work. */
+  workdir?: string;
   /** The sandbox's whole environment (the server's is never passed on). */
   env: Record<string, string>;
   limits: PhaseLimits;
@@ -75,6 +83,11 @@ export interface SandboxDriver {
   /** One-time checks and setup (e.g. building helpers); throws with a readable reason if unusable. */
   prepare(): Promise<void>;
   start(spec: SandboxSpec): SandboxProcess;
+  /**
+   * The host uid/gid a slot's sandboxes run as, if the driver uses host ids (bwrap does): the
+   * owner of files prepared for the sandbox to write, such as a kernel run's build tree.
+   */
+  sandboxUser?(slot: number): { uid: number; gid: number };
   /** The driver's leftovers (cgroups, temp dirs) whose names start with `prefix`: for tests and health. */
   leftovers(prefix: string): string[];
 }

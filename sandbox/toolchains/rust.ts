@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import type { Diagnostic, RunRequest } from "../../lib/protocol";
+import type { Diagnostic, ProgramRunRequest as RunRequest } from "../../lib/protocol";
 import { BINARY_NAME, COMPILE_OUTPUT_DIR, hideSandboxPaths, type CompileCommand, type ParsedDiagnostics, type Toolchain } from "./toolchain";
 
 const run = promisify(execFile);

@@ -2,7 +2,7 @@
  * A toolchain turns a request's files into a binary inside the sandbox and reads the compiler's
  * machine-readable diagnostics. It decides what to run; the driver decides how to contain it.
  */
-import type { Diagnostic, Language, RunRequest } from "../../lib/protocol";
+import type { Diagnostic, Language, ProgramRunRequest as RunRequest } from "../../lib/protocol";
 
 /** Where the compile sandbox leaves the binary (its /out), and where the run sandbox finds it. */
 export const COMPILE_OUTPUT_DIR = "/out";

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "vitest";
-import { RunRequestSchema, type RunEvent, type RunRequestInput } from "../../lib/protocol";
+import { RunRequestSchema, type ProgramRunRequestInput, type RunEvent, type RunRequestInput } from "../../lib/protocol";
 import type { Engine, RunHandle } from "../../sandbox/api";
 import { createEngine, type EngineOptions } from "../../sandbox/index";
 import { BwrapDriver, defaultBwrapOptions } from "../../sandbox/drivers/bwrap";
@@ -153,13 +153,13 @@ export async function runToEnd(engine: Engine, input: RunRequestInput): Promise<
   return start(engine, input).finished;
 }
 
-export const c = (code: string, extra: Partial<RunRequestInput> = {}): RunRequestInput => ({
+export const c = (code: string, extra: Partial<ProgramRunRequestInput> = {}): ProgramRunRequestInput => ({
   language: "c",
   files: [{ name: "main.c", content: code }],
   ...extra,
 });
 
-export const rust = (code: string, extra: Partial<RunRequestInput> = {}): RunRequestInput => ({
+export const rust = (code: string, extra: Partial<ProgramRunRequestInput> = {}): ProgramRunRequestInput => ({
   language: "rust",
   files: [{ name: "main.rs", content: code }],
   ...extra,

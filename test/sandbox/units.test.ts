@@ -9,7 +9,7 @@ import { seccompProgram, seccompFilterBytes } from "../../sandbox/seccomp";
 import { Scheduler, QueueFullError, CancelledError } from "../../sandbox/scheduler";
 import { CToolchain } from "../../sandbox/toolchains/c";
 import { RustToolchain } from "../../sandbox/toolchains/rust";
-import { RunRequestSchema } from "../../lib/protocol";
+import { ProgramRunRequestSchema } from "../../lib/protocol";
 
 describe("limits", () => {
   it("has the documented defaults", () => {
@@ -122,10 +122,10 @@ describe("diagnostics parsers", () => {
   });
 
   it("maps flags to compiler options", () => {
-    const c = new CToolchain().compileCommand(RunRequestSchema.parse({ language: "c", files: [{ name: "main.c", content: "" }, { name: "a.h", content: "" }, { name: "b.c", content: "" }], flags: ["-lm", "-O2"] }));
+    const c = new CToolchain().compileCommand(ProgramRunRequestSchema.parse({ language: "c", files: [{ name: "main.c", content: "" }, { name: "a.h", content: "" }, { name: "b.c", content: "" }], flags: ["-lm", "-O2"] }));
     expect(c.args.slice(-3)).toEqual(["main.c", "b.c", "-lm"]);
     expect(c.args).toContain("-O2");
-    const r = new RustToolchain().compileCommand(RunRequestSchema.parse({ language: "rust", files: [{ name: "main.rs", content: "" }], flags: ["--release", "--edition=2018"] }));
+    const r = new RustToolchain().compileCommand(ProgramRunRequestSchema.parse({ language: "rust", files: [{ name: "main.rs", content: "" }], flags: ["--release", "--edition=2018"] }));
     expect(r.args).toEqual(expect.arrayContaining(["--edition=2018", "-C", "opt-level=3"]));
   });
 });

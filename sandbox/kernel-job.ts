@@ -1,0 +1,359 @@
+/**
+ * One kernel-lab run, top to bottom (the kernel's counterpart of job.ts):
+ *   check    the kernel profile exists and every replaced file is one of its lesson files
+ *   admit    wait for a sandbox slot (the same scheduler as programs), or answer "busy"
+ *   tree     the run's own build tree from the warm one (kernels/tree.ts): source copied, the
+ *            slide's files written over it, big artifacts hard-linked; owned by the slot's uid
+ *            only where the run may write
+ *   build    the profile's build command (cargo) in a sandbox, the tree bound read-write at the
+ *            profile's mountPath (rustc's incremental cache is keyed by absolute paths), no
+ *            network, the profile's build limits (compiling, diagnostics, compiled)
+ *   boot     QEMU in a fresh sandbox, the tree bound read-only at the same path, the boot limits
+ *            (running, the serial console as stdout, stats, exit with the outcome in words)
+ *   cleanup  always: the slot, the run tree; each sandbox removes its own processes, cgroups
+ *            and workspace
+ * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
+ */
+import fsp from "node:fs/promises";
+import path from "node:path";
+import type { KernelRunRequest, LimitOverrides, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
+import type { EventSink, RunHandle } from "./api";
+import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
+import { limitMessage } from "./job";
+import { checkReplaceable, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
+import { prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
+import { formatSeconds, type PhaseLimits } from "./limits";
+import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+import { parseKernelBuildOutput } from "./toolchains/kernel";
+
+/** A kernel profile as the engine holds it: whether its warm tree is there to build from. */
+export interface KernelState {
+  profile: KernelProfile;
+  problem?: string;
+}
+
+export interface KernelJobContext {
+  driver: SandboxDriver;
+  scheduler: Scheduler;
+  ready: Promise<void>;
+  kernels: KernelState[];
+  /** The build tool's name and version, reported in `compiling`. */
+  toolchain: ToolchainInfo;
+  /** Where run trees are made: on the warm trees' file system (hard links), traversable by sandbox uids. */
+  treeRoot: string;
+  /** The most a request's limit overrides may ask for (the engine's maxima). */
+  maxima: Required<LimitOverrides>;
+  /** cpu.shares of kernel sandboxes (as for programs). */
+  cpuShares: number;
+  statsIntervalMs: number;
+  /** Why the kernel profiles could not be loaded, if they could not. */
+  problem?: string;
+}
+
+class Stopped extends Error {}
+class Invalid extends Error {}
+
+/** Workspace (tmpfs: /work, /tmp with cargo's home) of each phase; the build tree itself is on disk. */
+const BUILD_WORKSPACE_MiB = 64;
+const BOOT_WORKSPACE_MiB = 16;
+
+export class KernelJob implements RunHandle {
+  readonly done: Promise<void>;
+  private finished = false;
+  private killed = false;
+  private ticket: Ticket | null = null;
+  private sandbox: SandboxProcess | null = null;
+
+  constructor(
+    private readonly ctx: KernelJobContext,
+    private readonly request: KernelRunRequest,
+    private readonly sink: EventSink,
+    /** Unique per run: names its sandboxes' cgroups and temp dirs, and its run tree. */
+    private readonly name: string,
+  ) {
+    this.done = this.lifecycle();
+  }
+
+  /** The kernel's serial console takes no input from the slide. */
+  writeStdin(): void {}
+  closeStdin(): void {}
+
+  kill(): void {
+    if (this.killed || this.finished) return;
+    this.killed = true;
+    this.ticket?.release(); // leaves the queue if still waiting
+    this.sandbox?.kill();
+  }
+
+  private emit(event: RunEvent): void {
+    if (this.finished) return;
+    if (event.type === "exit" || event.type === "error") this.finished = true;
+    try {
+      this.sink(event);
+    } catch {
+      // a failing sink must not stop the cleanup
+    }
+  }
+
+  private async lifecycle(): Promise<void> {
+    const treeDir = path.join(this.ctx.treeRoot, `${this.name}-k`);
+    try {
+      await this.ctx.ready;
+      const profile = this.check();
+      const slot = await this.admit();
+      const tree = await this.makeTree(profile, slot, treeDir);
+      if (await this.build(profile, slot, tree)) await this.boot(profile, slot, tree);
+    } catch (error) {
+      if (error instanceof Invalid) this.emit({ type: "error", code: "invalid", message: error.message });
+      else if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
+      else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
+        this.emit({ type: "error", code: "killed", message: "stopped before the kernel booted" });
+      } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });
+    } finally {
+      this.ticket?.release();
+      // Everything the run wrote lives in its tree; the sandboxes have already removed the rest.
+      await removeRunTree(treeDir).catch(() => undefined);
+      this.finished = true;
+    }
+  }
+
+  /** The profile, if the request names one and replaces only its lesson files. */
+  private check(): KernelProfile {
+    const { kernel, files } = this.request;
+    const state = this.ctx.kernels.find((k) => k.profile.name === kernel);
+    if (!state) {
+      const known = this.ctx.kernels.map((k) => k.profile.name).join(", ") || "none";
+      if (this.ctx.problem) throw new Error(`no kernel profiles: ${this.ctx.problem}`);
+      throw new Invalid(`unknown kernel ${JSON.stringify(kernel)} (available: ${known})`);
+    }
+    for (const file of files) {
+      try {
+        checkReplaceable(state.profile, file.name);
+      } catch (error) {
+        throw new Invalid((error as Error).message);
+      }
+    }
+    if (state.problem) throw new Error(state.problem);
+    return state.profile;
+  }
+
+  private async admit(): Promise<number> {
+    if (this.killed) throw new Stopped();
+    this.ticket = this.ctx.scheduler.admit((position) => this.emit({ type: "queued", position }));
+    const slot = await this.ticket.slot;
+    if (this.killed) throw new Stopped();
+    return slot;
+  }
+
+  private async makeTree(profile: KernelProfile, slot: number, treeDir: string): Promise<RunTree> {
+    // Root-owned and only traversable: the sandbox user owns the tree inside, never its parent,
+    // so it cannot swap the folder the engine later binds and removes.
+    await fsp.mkdir(treeDir, { mode: 0o711 });
+    await fsp.chmod(treeDir, 0o711);
+    const tree = await prepareRunTree({
+      profile,
+      runDir: path.join(treeDir, profile.name),
+      files: Object.fromEntries(this.request.files.map((f) => [f.name, f.content])),
+      owner: this.ctx.driver.sandboxUser?.(slot),
+    });
+    if (this.killed) throw new Stopped();
+    return tree;
+  }
+
+  /** Builds in the sandbox; true when there is a kernel image to boot. */
+  private async build(profile: KernelProfile, slot: number, tree: RunTree): Promise<boolean> {
+    this.emit({ type: "compiling", toolchain: this.ctx.toolchain });
+    const limits = this.phaseLimits(profile.limits.build, BUILD_WORKSPACE_MiB);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const [program, ...args] = profile.buildCommand;
+    this.sandbox = this.ctx.driver.start({
+      name: `${this.name}-b`,
+      slot,
+      program: program!,
+      argv0: path.basename(program!),
+      args,
+      files: [],
+      readWriteBinds: [{ host: tree.sourceDir, sandbox: profile.mountPath }],
+      workdir: profile.mountPath,
+      env: { TMPDIR: "/tmp", LANG: "C.UTF-8", ...profile.env },
+      limits,
+      closeStdinAfterInput: true,
+      onStdout: (b) => stdout.push(b),
+      onStderr: (b) => stderr.push(b),
+    });
+    let result: SandboxResult;
+    try {
+      result = await this.sandbox.result;
+    } finally {
+      this.sandbox = null;
+    }
+    if (result.failure) throw new Error(result.failure);
+    if (result.killed) throw new Stopped();
+    const out = Buffer.concat(stdout).toString("utf8");
+    const err = Buffer.concat(stderr).toString("utf8");
+    const parsed =
+      profile.diagnostics === "cargo-json"
+        ? parseKernelBuildOutput(out, err, profile.mountPath)
+        : { items: [], rendered: "", stdout: out, stderr: err };
+    let imageProblem = "";
+    if (result.exitCode === 0 && !result.limit) {
+      const image = await fsp.lstat(tree.imagePath).catch(() => null);
+      if (!image?.isFile()) imageProblem = `the build produced no kernel image at ${profile.imagePath}`;
+    }
+    const ok = result.exitCode === 0 && !result.limit && !imageProblem;
+    if (parsed.items.length > 0 || parsed.rendered) {
+      this.emit({ type: "diagnostics", items: parsed.items, rendered: parsed.rendered });
+    }
+    const timeMs = Math.round(result.wallMs);
+    this.emit({ type: "compiled", ok, exitCode: result.exitCode, timeMs, cached: false, stdout: parsed.stdout, stderr: parsed.stderr, limit: result.limit });
+    if (ok) return true;
+    const errors = parsed.items.filter((d) => d.severity === "error").length;
+    let message: string;
+    if (result.limit) message = `compilation failed: ${limitMessage(result.limit, limits).replace(/^(killed|stopped): /, "compiler $1: ")}`;
+    else if (imageProblem) message = `compilation failed: ${imageProblem}`;
+    else if (errors > 0) message = `compilation failed: ${errors} error${errors === 1 ? "" : "s"}`;
+    else if (result.signal) message = `compilation failed: the build was killed by ${result.signal}`;
+    else message = `compilation failed (build exited with code ${result.exitCode})`;
+    this.emit({
+      type: "exit",
+      phase: "compile",
+      exitCode: result.exitCode,
+      signal: result.signal,
+      wallMs: timeMs,
+      cpuMs: Math.round(result.cpuMs),
+      peakMemoryBytes: result.peakMemoryBytes,
+      limit: result.limit,
+      truncated: result.truncated,
+      message,
+    });
+    return false;
+  }
+
+  /** Boots the image in QEMU in a fresh sandbox and streams the serial console. */
+  private async boot(profile: KernelProfile, slot: number, tree: RunTree): Promise<void> {
+    if (this.killed) throw new Stopped();
+    const limits = this.phaseLimits(profile.limits.boot, BOOT_WORKSPACE_MiB, this.request.limits);
+    const [program, ...args] = qemuArgv(profile, path.join(profile.mountPath, profile.imagePath));
+    const stdout = new Coalescer((data) => this.emit({ type: "stdout", data }));
+    const stderr = new Coalescer((data) => this.emit({ type: "stderr", data }));
+    const sandbox = this.ctx.driver.start({
+      name: `${this.name}-q`,
+      slot,
+      program: program!,
+      argv0: path.basename(program!),
+      args,
+      files: [],
+      // The whole tree, read-only, at the path the build saw: the image is resolved inside the
+      // sandbox, so a symbolic link the build left there cannot point QEMU at a host file.
+      readOnlyBinds: [{ host: tree.sourceDir, sandbox: profile.mountPath }],
+      env: { PATH: "/usr/bin:/bin", HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8" },
+      limits,
+      // QEMU's serial port reads stdin; the slide sends nothing, and an open pipe is all it needs.
+      closeStdinAfterInput: false,
+      onStdout: (chunk) => stdout.push(chunk),
+      onStderr: (chunk) => stderr.push(chunk),
+    });
+    this.sandbox = sandbox;
+    this.emit({ type: "running" });
+    if (this.killed) sandbox.kill();
+    const stats = setInterval(() => {
+      const u = sandbox.usage();
+      this.emit({ type: "stats", cpuMs: Math.round(u.cpuMs), memoryBytes: u.memoryBytes });
+    }, this.ctx.statsIntervalMs);
+    let result: SandboxResult;
+    try {
+      result = await sandbox.result;
+    } finally {
+      clearInterval(stats);
+      this.sandbox = null;
+    }
+    stdout.end();
+    stderr.end();
+    if (result.failure) throw new Error(result.failure);
+    this.emit({ type: "stats", cpuMs: Math.round(result.cpuMs), memoryBytes: result.peakMemoryBytes });
+    this.emit({
+      type: "exit",
+      phase: "run",
+      exitCode: result.exitCode,
+      signal: result.signal,
+      wallMs: Math.round(result.wallMs),
+      cpuMs: Math.round(result.cpuMs),
+      peakMemoryBytes: result.peakMemoryBytes,
+      limit: result.limit,
+      truncated: result.truncated,
+      message: bootMessage(profile, result, limits),
+    });
+  }
+
+  /** A profile's phase limits as the driver takes them, with the request's overrides (clamped). */
+  private phaseLimits(base: KernelPhaseLimits, workspaceMiB: number, overrides?: LimitOverrides): PhaseLimits {
+    const limits: PhaseLimits = { ...base, workspaceMiB, cpuShares: this.ctx.cpuShares };
+    for (const key of ["memoryMiB", "cpuSeconds", "wallSeconds", "processes", "outputBytes"] as const) {
+      const asked = overrides?.[key];
+      if (asked !== undefined) limits[key] = Math.min(asked, this.ctx.maxima[key]);
+    }
+    limits.workspaceMiB = Math.min(limits.workspaceMiB, limits.memoryMiB);
+    return limits;
+  }
+}
+
+/** How the boot ended, in words a student reads under the serial console. */
+export function bootMessage(profile: KernelProfile, result: SandboxResult, limits: PhaseLimits): string {
+  if (result.killed) return "stopped: killed on request";
+  if (result.limit === "wall") {
+    return `stopped: wall-clock limit of ${formatSeconds(limits.wallSeconds)} exceeded — the kernel hung or looped`;
+  }
+  if (result.limit) return limitMessage(result.limit, limits);
+  const outcome = interpretQemuExit(profile, { exitCode: result.exitCode, signal: result.signal, timedOut: false });
+  switch (outcome.kind) {
+    case "success":
+      return "kernel exited: success";
+    case "triple-fault":
+      return "triple fault: the CPU reset (QEMU -no-reboot)";
+    case "failure": {
+      const meaning = profile.exitMeanings[outcome.exitCode];
+      if (meaning && /panic/i.test(meaning)) return `kernel panicked (status ${outcome.exitCode})`;
+      return `kernel reported failure (status ${outcome.exitCode})${meaning ? `: ${meaning}` : ""}`;
+    }
+    case "timeout":
+      return `stopped: wall-clock limit of ${formatSeconds(limits.wallSeconds)} exceeded — the kernel hung or looped`;
+    case "qemu-error":
+      return outcome.message;
+  }
+}
+
+/** How long serial output may wait to be sent with what follows it. */
+const COALESCE_MS = 10;
+
+/**
+ * QEMU writes the serial port byte by byte: one event per byte would flood the socket. This sends
+ * what arrived within COALESCE_MS (or 16 KiB) as one chunk, still as it comes. UTF-8 is decoded
+ * across chunks; bytes of a character cut off at the end become U+FFFD.
+ */
+class Coalescer {
+  private readonly decoder = new TextDecoder("utf-8");
+  private pending = "";
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly send: (data: string) => void) {}
+
+  push(chunk: Buffer): void {
+    this.pending += this.decoder.decode(chunk, { stream: true });
+    if (this.pending.length >= 16 * 1024) this.flush();
+    else if (this.pending && !this.timer) this.timer = setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  end(): void {
+    this.pending += this.decoder.decode();
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const data = this.pending;
+    this.pending = "";
+    if (data) this.send(data);
+  }
+}
