@@ -1,0 +1,216 @@
+/**
+ * The kernel lab through the real engine: `language: "kernel"` requests built with cargo in bwrap
+ * from a run tree of the warm build tree, booted in QEMU in bwrap, the serial console streamed as
+ * stdout. Real sandbox, real toolchain, real QEMU (software emulation).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { KernelRunRequestInput, RunEvent } from "../../lib/protocol";
+import { buildKernel } from "../../sandbox/kernels/host";
+import { osbeProfile } from "../../sandbox/kernels/profile";
+import { processesOfUids, runToEnd, start, startTestEngine, type TestEngine } from "./helpers";
+
+const profile = osbeProfile();
+const original = (file: string) => fs.readFileSync(path.join(profile.sourceDir, file), "utf8");
+const kernel = (files: Record<string, string>, extra: Partial<KernelRunRequestInput> = {}): KernelRunRequestInput => ({
+  language: "kernel",
+  kernel: "osbe",
+  files: Object.entries(files).map(([name, content]) => ({ name, content })),
+  ...extra,
+});
+const hello = (words: string) => original("src/hello.rs").replace("Hello from the OSByExample kernel!", words);
+
+/** Path, size, mtime and inode of every file of the warm tree (source and target): no run may change one. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      const s = fs.lstatSync(p);
+      if (e.isDirectory()) walk(p);
+      else out.push(`${path.relative(dir, p)} ${s.size} ${s.mtimeMs} ${s.ino} ${s.mode} ${s.uid}`);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+const EXPECTED_AFTER_HELLO = [
+  "[syscall] int 0x80 is ready",
+  "[sched] round robin over 3 tasks",
+  "task A: step 1",
+  "task B: step 1",
+  "task C: step 1",
+  "task A: step 2",
+  "task B: step 2",
+  "task C: step 2",
+  "task A: step 3",
+  "[sched] task B finished",
+  "task C: step 3",
+  "[sched] task A finished",
+  "[sched] task C finished",
+  "[kernel] all tasks finished, shutting down",
+];
+
+let t: TestEngine;
+let warm: string[];
+
+beforeAll(async () => {
+  // The warm tree, as scripts/build-kernels.ts prepares it at set-up (a no-op when up to date).
+  const build = await buildKernel(profile, profile.sourceDir, 15 * 60 * 1000);
+  expect(build.ok, build.stderr).toBe(true);
+  warm = snapshot(profile.sourceDir);
+  t = startTestEngine(240_000, { concurrency: 2, statsIntervalMs: 300 });
+}, 15 * 60 * 1000);
+
+afterEach(async () => {
+  await t.expectNothingLeft();
+});
+
+afterAll(async () => {
+  await t?.dispose();
+  // No run wrote into the warm tree: not a file added, changed, touched or replaced.
+  expect(snapshot(profile.sourceDir)).toEqual(warm);
+});
+
+const types = (events: RunEvent[]) => [...new Set(events.map((e) => e.type))];
+
+describe("kernel runs through the engine", () => {
+  it("lists the kernel profiles in health()", async () => {
+    const health = await t.engine.health();
+    expect(health.ready).toBe(true);
+    const osbe = health.kernels.find((k) => k.name === "osbe");
+    expect(osbe).toMatchObject({ available: true, description: expect.stringMatching(/teaching kernel/) });
+    expect(osbe!.replaceableFiles.map((f) => f.path)).toEqual(["src/hello.rs", "src/syscall.rs", "src/scheduler.rs", "src/tasks.rs"]);
+    expect(health.toolchains.map((tc) => tc.language)).toEqual(expect.arrayContaining(["c", "rust"]));
+  });
+
+  it("runs a lesson block: the edited boot message, then every lesson's serial output, then success", async () => {
+    const run = await runToEnd(t.engine, kernel({ "src/hello.rs": hello("Hello from a slide!") }));
+    expect(run.error).toBeUndefined();
+    expect(types(run.events)).toEqual(["compiling", "compiled", "running", "stdout", "stats", "exit"]);
+    expect(run.compiled).toMatchObject({ ok: true, exitCode: 0, cached: false });
+    expect(run.stdout.split("\n").filter(Boolean)).toEqual(["Hello from a slide!", ...EXPECTED_AFTER_HELLO]);
+    expect(run.exit).toMatchObject({ phase: "run", exitCode: 33, limit: null, message: "kernel exited: success" });
+  });
+
+  it("boots the kernel unchanged when no file is replaced", async () => {
+    const run = await runToEnd(t.engine, { language: "kernel", kernel: "osbe" });
+    expect(run.stdout.split("\n")[0]).toBe("Hello from the OSByExample kernel!");
+    expect(run.exit?.message).toBe("kernel exited: success");
+  });
+
+  it("reports a compile error in the edited file on its line, relative to the kernel, and boots nothing", async () => {
+    const lines = original("src/scheduler.rs").split("\n");
+    const target = lines.findIndex((l) => l.includes("CURRENT = id;"));
+    expect(target).toBeGreaterThan(0);
+    lines[target] = lines[target]!.replace("CURRENT = id;", "CURRENT = id + undefined_variable;");
+    const run = await runToEnd(t.engine, kernel({ "src/scheduler.rs": lines.join("\n") }));
+    expect(run.events.some((e) => e.type === "running")).toBe(false);
+    const error = run.diagnostics?.items.find((d) => d.severity === "error");
+    expect(error).toMatchObject({ file: "src/scheduler.rs", line: target + 1, message: expect.stringMatching(/undefined_variable/) });
+    expect(run.diagnostics?.rendered).toMatch(new RegExp(`src/scheduler\\.rs:${target + 1}:\\d+`));
+    expect(run.diagnostics?.rendered).not.toContain(profile.mountPath);
+    expect(run.compiled).toMatchObject({ ok: false, limit: null });
+    expect(run.exit).toMatchObject({ phase: "compile", message: "compilation failed: 1 error" });
+  });
+
+  it("stops a kernel in an endless loop at the (lowered) wall limit, after streaming what it printed", async () => {
+    const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("about to loop forever");\n    loop {}');
+    expect(tasks).toContain("loop {}");
+    const started = Date.now();
+    const run = start(t.engine, kernel({ "src/tasks.rs": tasks }, { limits: { wallSeconds: 2 } }));
+    // The serial console streams while the kernel still runs.
+    await run.waitFor((e) => e.type === "stdout" && run.collected.stdout.includes("about to loop forever"));
+    expect(run.collected.exit).toBeUndefined();
+    const done = await run.finished;
+    expect(done.exit).toMatchObject({
+      phase: "run",
+      limit: "wall",
+      message: "stopped: wall-clock limit of 2 s exceeded — the kernel hung or looped",
+    });
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it("names a kernel panic and a triple fault", async () => {
+    const panic = 'pub fn hello() {\n    let v = [1, 2];\n    let i = v.len() + 1;\n    crate::kprintln!("{}", v[i % 4]);\n}\n';
+    const tripleFault = [
+      "pub fn hello() {",
+      '    crate::kprintln!("loading an empty IDT");',
+      "    let empty: [u16; 3] = [0; 3];",
+      '    unsafe { core::arch::asm!("lidt [{}]", "int3", in(reg) &empty) };',
+      "}",
+    ].join("\n");
+    const [panicked, fault] = await Promise.all([
+      runToEnd(t.engine, kernel({ "src/hello.rs": panic })),
+      runToEnd(t.engine, kernel({ "src/hello.rs": tripleFault })),
+    ]);
+    expect(panicked.stdout).toMatch(/KERNEL PANIC: panicked at src\/hello.rs:4:\d+:\nindex out of bounds/);
+    expect(panicked.exit).toMatchObject({ exitCode: 35, message: "kernel panicked (status 35)" });
+    expect(fault.stdout).toContain("loading an empty IDT");
+    expect(fault.exit).toMatchObject({ exitCode: 0, message: "triple fault: the CPU reset (QEMU -no-reboot)" });
+  });
+
+  it("keeps two kernel runs at once apart", async () => {
+    const [one, two] = await Promise.all([
+      runToEnd(t.engine, kernel({ "src/hello.rs": hello("first run") })),
+      runToEnd(t.engine, kernel({ "src/hello.rs": hello("second run") })),
+    ]);
+    expect(one.stdout.split("\n").filter(Boolean)).toEqual(["first run", ...EXPECTED_AFTER_HELLO]);
+    expect(two.stdout.split("\n").filter(Boolean)).toEqual(["second run", ...EXPECTED_AFTER_HELLO]);
+    expect(one.exit?.message).toBe("kernel exited: success");
+    expect(two.exit?.message).toBe("kernel exited: success");
+  });
+
+  it("refuses a file outside the profile's lesson files, and an unknown kernel, naming what is allowed", async () => {
+    for (const name of ["Cargo.toml", "src/main.rs", ".cargo/config.toml"]) {
+      const run = await runToEnd(t.engine, kernel({ [name]: "" }));
+      expect(run.error?.code, name).toBe("invalid");
+      expect(run.error?.message).toMatch(/not a replaceable file \(allowed: src\/hello\.rs, src\/syscall\.rs, src\/scheduler\.rs, src\/tasks\.rs\)/);
+      expect(run.events).toHaveLength(1);
+    }
+    const unknown = await runToEnd(t.engine, { language: "kernel", kernel: "linux" });
+    expect(unknown.error).toMatchObject({ code: "invalid", message: expect.stringMatching(/unknown kernel "linux" \(available: osbe\)/) });
+  });
+
+  it("builds without access to the host: include_str! of a host file fails to compile", async () => {
+    const source = 'pub fn hello() {\n    crate::kprintln!("{}", include_str!("/etc/hostname"));\n}\n';
+    const run = await runToEnd(t.engine, kernel({ "src/hello.rs": source }));
+    expect(run.exit?.phase).toBe("compile");
+    expect(run.diagnostics?.items.find((d) => d.severity === "error")).toMatchObject({ file: "src/hello.rs", line: 2 });
+  });
+
+  it("the build and QEMU run as the slot's unprivileged uid", async () => {
+    const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("spinning");\n    loop {}');
+    const run = start(t.engine, kernel({ "src/tasks.rs": tasks }, { limits: { wallSeconds: 3 } }));
+    await run.waitFor((e) => e.type === "stdout" && run.collected.stdout.includes("spinning"));
+    const qemu = processesOfUids(t.uidBase, t.uidBase + t.concurrency).filter((p) => /qemu/.test(p));
+    expect(qemu.length).toBeGreaterThan(0);
+    run.handle.kill();
+    const done = await run.finished;
+    expect(done.exit).toMatchObject({ phase: "run", message: "stopped: killed on request" });
+  });
+
+  it("a kill while building ends the run; shutdown() ends kernel runs too, leaving nothing behind", async () => {
+    const building = start(t.engine, kernel({ "src/hello.rs": hello("never booted") }));
+    await building.waitFor((e) => e.type === "compiling");
+    building.handle.kill();
+    const killed = await building.finished;
+    expect(killed.error?.code ?? killed.exit?.message).toMatch(/killed|stopped/);
+    expect(killed.events.some((e) => e.type === "running")).toBe(false);
+
+    const own = startTestEngine(245_000, { concurrency: 1 });
+    try {
+      const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, "$&\n    loop {}");
+      const run = start(own.engine, kernel({ "src/tasks.rs": tasks }));
+      await run.waitFor((e) => e.type === "running");
+      await own.engine.shutdown();
+      const done = await run.finished;
+      expect(done.exit?.message ?? done.error?.message).toMatch(/killed|stopped/);
+      await own.expectNothingLeft();
+    } finally {
+      await own.dispose();
+    }
+  });
+});
