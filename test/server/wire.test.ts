@@ -2,12 +2,15 @@
  * The wire against the real engine: WebSocket /ws and POST /api/run on a real HTTP server.
  * Next.js is left out (it has its own tests); everything between socket and sandbox is real.
  */
+import fs from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { ServerMessage, RunEventMessage } from "../../lib/protocol";
 import { createEngine } from "../../sandbox";
+import { osbeProfile } from "../../sandbox/kernels/profile";
 import type { Engine } from "../../sandbox/api";
 import { createClientLimiter } from "../../server/client-limits";
 import { createRunApi } from "../../server/run-api";
@@ -274,5 +277,66 @@ describe("a busy engine", () => {
       await tiny.shutdown();
       await new Promise((resolve) => busyServer.close(resolve));
     }
+  });
+});
+
+describe("kernel runs on the wire", () => {
+  const hello = (words: string) =>
+    fs.readFileSync(path.join(osbeProfile().sourceDir, "src/hello.rs"), "utf8").replace("Hello from the OSByExample kernel!", words);
+  const post = (body: object) => fetch(`http://${base}/api/run`, { method: "POST", body: JSON.stringify(body) });
+
+  it("/ws streams a kernel's serial console as stdout, then the outcome in words", async () => {
+    const client = await connect();
+    client.send({ type: "run", id: "k1", language: "kernel", kernel: "osbe", files: [{ name: "src/hello.rs", content: hello("over the socket") }] });
+    const exit = await client.waitFor(client.isEnd("k1"));
+    expect(exit).toMatchObject({ type: "exit", phase: "run", exitCode: 33, message: "kernel exited: success" });
+    const types = client.eventsOf("k1").map((m) => m.type);
+    expect(types.indexOf("running")).toBeGreaterThan(types.indexOf("compiled"));
+    expect(client.stdoutOf("k1")).toMatch(/^over the socket\n\[syscall\] int 0x80 is ready\n[^]*\[kernel\] all tasks finished, shutting down\n$/);
+    // A file the kernel does not let a slide replace: an `invalid` error naming the allowed ones.
+    client.send({ type: "run", id: "k2", language: "kernel", kernel: "osbe", files: [{ name: "Cargo.toml", content: "" }] });
+    expect(await client.waitFor(client.isEnd("k2"))).toMatchObject({ type: "error", code: "invalid", message: expect.stringMatching(/allowed: src\/hello\.rs/) });
+    client.ws.close();
+  });
+
+  it("POST /api/run answers a kernel run with the build, the serial console as run.stdout and the outcome", async () => {
+    const res = await post({ language: "kernel", kernel: "osbe", files: [{ name: "src/hello.rs", content: hello("over HTTP") }] });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.compile).toMatchObject({ ok: true, diagnostics: [] });
+    expect(body.toolchain.name).toBe("cargo");
+    expect(body.run).toMatchObject({ exitCode: 33, limit: null, message: "kernel exited: success" });
+    expect(body.run.stdout.split("\n")[0]).toBe("over HTTP");
+  });
+
+  it("POST /api/run reports a kernel compile error on the replaced file's line", async () => {
+    const source = "pub fn hello() {\n    let x: u32 = \"not a number\";\n}\n";
+    const res = await post({ language: "kernel", kernel: "osbe", files: [{ name: "src/hello.rs", content: source }] });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.run).toBeNull();
+    expect(body.compile.ok).toBe(false);
+    expect(body.compile.diagnostics).toContainEqual(expect.objectContaining({ file: "src/hello.rs", line: 2, severity: "error" }));
+  });
+
+  it("POST /api/run refuses kernel requests it cannot run with 400 and says why", async () => {
+    for (const [body, pattern] of [
+      [{ language: "kernel", kernel: "osbe", files: [{ name: "src/main.rs", content: "" }] }, /"src\/main.rs" is not a replaceable file \(allowed: src\/hello\.rs, src\/syscall\.rs, src\/scheduler\.rs, src\/tasks\.rs\)/],
+      [{ language: "kernel", kernel: "osbe", code: "fn main() {}" }, /not 'code'/],
+      [{ language: "kernel", kernel: "nope" }, /unknown kernel "nope"/],
+      [{ language: "kernel", kernel: "osbe", files: [{ name: "../x.rs", content: "" }] }, /\.\./],
+      [{ language: "kernel", kernel: "osbe", stdin: "" }, /stdin|unrecognized/i],
+    ] as const) {
+      const res = await post(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((await res.json()).error).toMatch(pattern);
+    }
+  });
+
+  it("GET /api/health lists the kernels and their lesson files", async () => {
+    const body = await (await fetch(`http://${base}/api/health`)).json();
+    const osbe = body.kernels.find((k: { name: string }) => k.name === "osbe");
+    expect(osbe).toMatchObject({ available: true });
+    expect(osbe.replaceableFiles.map((f: { path: string }) => f.path)).toContain("src/scheduler.rs");
   });
 });
