@@ -24,7 +24,9 @@ import { prepareRunTree, removeRunTree } from "../sandbox/kernels/tree";
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const profile = osbeProfile();
 const HELLO = fs.readFileSync(path.join(profile.sourceDir, "src/hello.rs"), "utf8");
-const helloFor = (round: number, who: string) => HELLO.replace("Hello from the OSByExample kernel!", `${who} round ${round}`);
+// A nonce per invocation: the engine's compile cache must not already hold an earlier bench's image.
+const NONCE = Date.now().toString(36);
+const helloFor = (round: number, who: string) => HELLO.replace("Hello from the OSByExample kernel!", `${who} round ${round}`) + `// ${NONCE}\n`;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

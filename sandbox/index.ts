@@ -126,6 +126,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
           {
             driver,
             scheduler,
+            cache,
             ready,
             kernels,
             toolchain: kernelToolchain,

@@ -2,22 +2,28 @@
  * One kernel-lab run, top to bottom (the kernel's counterpart of job.ts):
  *   check    the kernel profile exists and every replaced file is one of its lesson files
  *   admit    wait for a sandbox slot (the same scheduler as programs), or answer "busy"
- *   tree     the run's own build tree from the warm one (kernels/tree.ts): source copied, the
+ *   cache    the compile cache may hold this kernel image already (same profile, same warm tree,
+ *            same files: a lecture hall running the same slide builds it once); then boot it
+ *   tree     on a miss, the run's own build tree from the warm one (kernels/tree.ts): source copied, the
  *            slide's files written over it, big artifacts hard-linked; owned by the slot's uid
  *            only where the run may write
  *   build    the profile's build command (cargo) in a sandbox, the tree bound read-write at the
  *            profile's mountPath (rustc's incremental cache is keyed by absolute paths), no
- *            network, the profile's build limits (compiling, diagnostics, compiled)
- *   boot     QEMU in a fresh sandbox, the tree bound read-only at the same path, the boot limits
- *            (running, the serial console as stdout, stats, exit with the outcome in words)
- *   cleanup  always: the slot, the run tree; each sandbox removes its own processes, cgroups
- *            and workspace
+ *            network, the profile's build limits (compiling, diagnostics, compiled); the image
+ *            goes into the compile cache
+ *   boot     QEMU in a fresh sandbox, the cached image bound read-only where the build made it,
+ *            the boot limits (running, the serial console as stdout, stats, exit in words)
+ *   cleanup  always: the slot, the cache entry, the run tree; each sandbox removes its own
+ *            processes, cgroups and workspace
  * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
  */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { KernelRunRequest, LimitOverrides, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
 import type { EventSink, RunHandle } from "./api";
+import { CompileCache, type CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
 import { checkReplaceable, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
@@ -35,6 +41,7 @@ export interface KernelState {
 export interface KernelJobContext {
   driver: SandboxDriver;
   scheduler: Scheduler;
+  cache: CompileCache;
   ready: Promise<void>;
   kernels: KernelState[];
   /** The build tool's name and version, reported in `compiling`. */
@@ -101,8 +108,24 @@ export class KernelJob implements RunHandle {
       await this.ctx.ready;
       const profile = this.check();
       const slot = await this.admit();
-      const tree = await this.makeTree(profile, slot, treeDir);
-      if (await this.build(profile, slot, tree)) await this.boot(profile, slot, tree);
+      this.emit({ type: "compiling", toolchain: this.ctx.toolchain });
+      const key = cacheKey(profile, this.request);
+      const cached = await this.ctx.cache.acquire(key);
+      if (cached) {
+        this.reportBuild(cached, { ok: true, exitCode: 0, timeMs: 0, cached: true, limit: null });
+      } else {
+        try {
+          const tree = await this.makeTree(profile, slot, treeDir);
+          if (!(await this.build(profile, slot, tree, key))) return;
+        } finally {
+          await removeRunTree(treeDir); // the boot needs only the image, now in the cache
+        }
+      }
+      try {
+        await this.boot(profile, slot, this.ctx.cache.binaryPath(key));
+      } finally {
+        this.ctx.cache.release(key);
+      }
     } catch (error) {
       if (error instanceof Invalid) this.emit({ type: "error", code: "invalid", message: error.message });
       else if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
@@ -160,9 +183,16 @@ export class KernelJob implements RunHandle {
     return tree;
   }
 
-  /** Builds in the sandbox; true when there is a kernel image to boot. */
-  private async build(profile: KernelProfile, slot: number, tree: RunTree): Promise<boolean> {
-    this.emit({ type: "compiling", toolchain: this.ctx.toolchain });
+  private reportBuild(
+    output: CachedCompile,
+    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cached: boolean; limit: SandboxResult["limit"] },
+  ): void {
+    if (output.items.length > 0 || output.rendered) this.emit({ type: "diagnostics", items: output.items, rendered: output.rendered });
+    this.emit({ type: "compiled", ...outcome, stdout: output.stdout, stderr: output.stderr });
+  }
+
+  /** Builds in the sandbox; true when the image is in the cache under `key` (acquired) to boot. */
+  private async build(profile: KernelProfile, slot: number, tree: RunTree, key: string): Promise<boolean> {
     const limits = this.phaseLimits(profile.limits.build, BUILD_WORKSPACE_MiB);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -196,18 +226,23 @@ export class KernelJob implements RunHandle {
       profile.diagnostics === "cargo-json"
         ? parseKernelBuildOutput(out, err, profile.mountPath)
         : { items: [], rendered: "", stdout: out, stderr: err };
+    const timeMs = Math.round(result.wallMs);
     let imageProblem = "";
+    const incoming = this.ctx.cache.incomingPath(key, this.name);
     if (result.exitCode === 0 && !result.limit) {
-      const image = await fsp.lstat(tree.imagePath).catch(() => null);
-      if (!image?.isFile()) imageProblem = `the build produced no kernel image at ${profile.imagePath}`;
+      if (!(await retrieveImage(tree, incoming, limits.fileSizeMiB * 1024 * 1024))) {
+        imageProblem = `the build produced no kernel image at ${profile.imagePath}`;
+      }
     }
     const ok = result.exitCode === 0 && !result.limit && !imageProblem;
-    if (parsed.items.length > 0 || parsed.rendered) {
-      this.emit({ type: "diagnostics", items: parsed.items, rendered: parsed.rendered });
+    this.reportBuild({ ...parsed, timeMs }, { ok, exitCode: result.exitCode, timeMs, cached: false, limit: result.limit });
+    if (ok) {
+      if (!(await this.ctx.cache.put(key, incoming, { ...parsed, timeMs })) || !(await this.ctx.cache.acquire(key))) {
+        throw new Error("the kernel image could not be stored");
+      }
+      return true;
     }
-    const timeMs = Math.round(result.wallMs);
-    this.emit({ type: "compiled", ok, exitCode: result.exitCode, timeMs, cached: false, stdout: parsed.stdout, stderr: parsed.stderr, limit: result.limit });
-    if (ok) return true;
+    await this.ctx.cache.discard(incoming);
     const errors = parsed.items.filter((d) => d.severity === "error").length;
     let message: string;
     if (result.limit) message = `compilation failed: ${limitMessage(result.limit, limits).replace(/^(killed|stopped): /, "compiler $1: ")}`;
@@ -230,11 +265,13 @@ export class KernelJob implements RunHandle {
     return false;
   }
 
-  /** Boots the image in QEMU in a fresh sandbox and streams the serial console. */
-  private async boot(profile: KernelProfile, slot: number, tree: RunTree): Promise<void> {
+  /** Boots the image (on the host at `image`) in QEMU in a fresh sandbox and streams the serial console. */
+  private async boot(profile: KernelProfile, slot: number, image: string): Promise<void> {
     if (this.killed) throw new Stopped();
     const limits = this.phaseLimits(profile.limits.boot, BOOT_WORKSPACE_MiB, this.request.limits);
-    const [program, ...args] = qemuArgv(profile, path.join(profile.mountPath, profile.imagePath));
+    // Where the build made it: QEMU's messages name the same path a student would see in a build.
+    const imageInSandbox = path.join(profile.mountPath, profile.imagePath);
+    const [program, ...args] = qemuArgv(profile, imageInSandbox);
     const stdout = new Coalescer((data) => this.emit({ type: "stdout", data }));
     const stderr = new Coalescer((data) => this.emit({ type: "stderr", data }));
     const sandbox = this.ctx.driver.start({
@@ -244,9 +281,8 @@ export class KernelJob implements RunHandle {
       argv0: path.basename(program!),
       args,
       files: [],
-      // The whole tree, read-only, at the path the build saw: the image is resolved inside the
-      // sandbox, so a symbolic link the build left there cannot point QEMU at a host file.
-      readOnlyBinds: [{ host: tree.sourceDir, sandbox: profile.mountPath }],
+      // Only the image, read-only (the cache's copy: no run shares anything writable).
+      readOnlyBinds: [{ host: image, sandbox: imageInSandbox }],
       env: { PATH: "/usr/bin:/bin", HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8" },
       limits,
       // QEMU's serial port reads stdin; the slide sends nothing, and an open pipe is all it needs.
@@ -320,6 +356,54 @@ export function bootMessage(profile: KernelProfile, result: SandboxResult, limit
       return `stopped: wall-clock limit of ${formatSeconds(limits.wallSeconds)} exceeded — the kernel hung or looped`;
     case "qemu-error":
       return outcome.message;
+  }
+}
+
+/**
+ * The cache key of a kernel build: the profile's build (name, command, environment, image), the
+ * warm tree it starts from (every source file's content and the warm image's identity, so a
+ * rebuilt warm tree or an edited kernel never hits an old entry) and the replaced files.
+ */
+export function cacheKey(profile: KernelProfile, request: KernelRunRequest): string {
+  const hash = createHash("sha256");
+  hash.update(JSON.stringify({ kind: "kernel", name: profile.name, build: profile.buildCommand, env: profile.env, image: profile.imagePath }));
+  const skip = new Set([path.normalize(profile.targetDir), ".git"]);
+  const walk = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(profile.sourceDir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const relPath = path.join(rel, entry.name);
+      if (skip.has(relPath)) continue;
+      if (entry.isDirectory()) walk(relPath);
+      else if (entry.isFile()) hash.update(`\0${relPath}\0`).update(fs.readFileSync(path.join(profile.sourceDir, relPath)));
+    }
+  };
+  walk("");
+  const warm = fs.statSync(path.join(profile.sourceDir, profile.imagePath));
+  hash.update(`\0warm\0${warm.ino}:${warm.size}:${warm.mtimeMs}`);
+  const files = [...request.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  hash.update(JSON.stringify(files.map((f) => [path.normalize(f.name), f.content])));
+  return hash.digest("hex");
+}
+
+/**
+ * Copies the image the build left in the run tree to `destination`. The sandbox user owned the
+ * tree's folders, so accept only a regular file whose real path is inside the tree (its processes
+ * are all gone by now: nothing can swap a folder after the check).
+ */
+async function retrieveImage(tree: RunTree, destination: string, maxBytes: number): Promise<boolean> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    const root = await fsp.realpath(tree.sourceDir);
+    const real = await fsp.realpath(tree.imagePath);
+    if (!real.startsWith(root + path.sep)) return false;
+    handle = await fsp.open(real, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.size > maxBytes) return false;
+    await fsp.writeFile(destination, await handle.readFile(), { mode: 0o555 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
   }
 }
 

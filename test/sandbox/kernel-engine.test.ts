@@ -95,6 +95,20 @@ describe("kernel runs through the engine", () => {
     expect(run.exit).toMatchObject({ phase: "run", exitCode: 33, limit: null, message: "kernel exited: success" });
   });
 
+  it("builds the same files once: a second run boots the cached image", async () => {
+    const request = kernel({ "src/hello.rs": hello("asked twice") });
+    const first = await runToEnd(t.engine, request);
+    const second = await runToEnd(t.engine, request);
+    expect(first.compiled).toMatchObject({ ok: true, cached: false });
+    expect(second.compiled).toMatchObject({ ok: true, cached: true });
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.stdout.split("\n")[0]).toBe("asked twice");
+    expect(second.exit?.message).toBe("kernel exited: success");
+    // Another file, or the same file changed, is another build.
+    const other = await runToEnd(t.engine, kernel({ "src/hello.rs": hello("asked twice!") }));
+    expect(other.compiled?.cached).toBe(false);
+  });
+
   it("boots the kernel unchanged when no file is replaced", async () => {
     const run = await runToEnd(t.engine, { language: "kernel", kernel: "osbe" });
     expect(run.stdout.split("\n")[0]).toBe("Hello from the OSByExample kernel!");
