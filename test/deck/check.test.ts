@@ -40,7 +40,7 @@ describe("npm run check", () => {
       "test/fixtures/decks/escape/index.adoc:5: error: include file not found: escape/good/parts/included.adoc",
       "test/fixtures/decks/no-index/index.adoc: error: no index.adoc in the deck folder",
     ]);
-    expect(r.stderr).toContain("6 decks checked: 6 problems");
+    expect(r.stderr).toContain("7 decks checked: 6 problems");
     expect(r.code).toBe(1);
   });
 

@@ -185,6 +185,7 @@ describe("problems, with file and line", () => {
       ["broken-include", true],
       ["escape", true],
       ["good", false],
+      ["many-runnable", false],
       ["no-index", true],
       ["runnable", false],
     ]);
