@@ -52,6 +52,7 @@ describe("placeholders", () => {
     expect(html).not.toContain('class="listingblock"');
     expect(html.match(/<div class="runnable"(?: id="[^"]*")? data-runnable="/g)).toHaveLength(7);
     expect(html).toContain('<div class="literalblock output"><div class="content"><pre>arg 1: one');
+    expect(html).toContain('<div class="literalblock output output-pattern"><div class="content"><pre>...\npid {{NUM}} done');
     // The static copy: hidden lines gone, HTML escaped, language class.
     expect(html).toContain(
       '<pre class="runnable-static" data-file="main.c"><code class="language-c">int main(int argc, char **argv) {\n    for (int i = 1; i &lt; argc; i++)',

@@ -314,7 +314,10 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
     } else if (errorSetting) problem(`expect-error needs the option %compile-error ([source%run%compile-error,${language}])`, errorSetting.at);
     else if (last.errors) problem(`a [.compile-error] block follows, but the block lacks the option %compile-error`);
     else if (last.output) {
-      expected = { kind: last.output.isOption("pattern") ? "pattern" : "exact", text: String(last.output.getSource()) };
+      const pattern = last.output.isOption("pattern");
+      expected = { kind: pattern ? "pattern" : "exact", text: String(last.output.getSource()) };
+      // For the theme: a pattern is not literally what the program prints ({{NUM}}, …).
+      if (pattern) last.output.addRole("output-pattern");
     }
     for (const m of members.slice(0, -1)) {
       if (m.output) problem(`an [.output] block belongs after the last block of group "${m.group}"`, m);
