@@ -21,7 +21,7 @@ import { CompileCache } from "./cache";
 import { BwrapDriver, defaultBwrapOptions, type BwrapDriverOptions } from "./drivers/bwrap";
 import type { SandboxDriver } from "./drivers/driver";
 import { Job } from "./job";
-import { KernelJob, type KernelState } from "./kernel-job";
+import { KernelJob, warmTreeProblem, type KernelState } from "./kernel-job";
 import { loadKernelProfiles, type KernelProfile } from "./kernels/profile";
 import { resolveAdmission, resolveLimits, type SandboxLimits, type SandboxLimitsInput } from "./limits";
 import { Scheduler } from "./scheduler";
@@ -88,7 +88,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   } catch (error) {
     kernelsProblem = (error as Error).message;
   }
-  const kernels: KernelState[] = profiles.map((profile) => ({ profile, problem: warmTreeProblem(profile) }));
+  const kernels: KernelState[] = profiles.map((profile) => ({ profile }));
   const kernelTreeRoot =
     options.kernelTreeRoot ?? (driver instanceof BwrapDriver ? driver.options.tempRoot : path.join(os.tmpdir(), "osbyexample-kernel-runs"));
   const kernelToolchain: ToolchainInfo = { name: "cargo", version: "" };
@@ -185,8 +185,8 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         queued: scheduler.queued,
         maxConcurrent: scheduler.concurrency,
         maxQueue: scheduler.queueLength,
-        kernels: kernels.map(({ profile, problem: kernelProblem }) => {
-          const why = kernelProblem ?? problem;
+        kernels: kernels.map(({ profile }) => {
+          const why = problem ?? warmTreeProblem(profile);
           return {
             name: profile.name,
             description: profile.description,
@@ -206,15 +206,6 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       await Promise.all(all.map((job) => job.done));
     },
   };
-}
-
-/** Why a kernel profile cannot run, if it cannot: its warm tree or its image is missing. */
-function warmTreeProblem(profile: KernelProfile): string | undefined {
-  const target = path.join(profile.sourceDir, profile.targetDir);
-  if (!fs.existsSync(target) || !fs.existsSync(path.join(profile.sourceDir, profile.imagePath))) {
-    return `kernel ${profile.name} has no warm build tree at ${target} (run scripts/build-kernels.ts)`;
-  }
-  return undefined;
 }
 
 async function cargoVersion(): Promise<string> {

@@ -32,10 +32,21 @@ import { formatSeconds, type PhaseLimits } from "./limits";
 import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
 import { parseKernelBuildOutput } from "./toolchains/kernel";
 
-/** A kernel profile as the engine holds it: whether its warm tree is there to build from. */
+/** A kernel profile as the engine holds it. */
 export interface KernelState {
   profile: KernelProfile;
-  problem?: string;
+}
+
+/**
+ * Why a kernel profile cannot run now, if it cannot: its warm tree or image is missing. Checked
+ * at each run and by health(), so a warm tree built after the engine started is used at once.
+ */
+export function warmTreeProblem(profile: KernelProfile): string | undefined {
+  const target = path.join(profile.sourceDir, profile.targetDir);
+  if (!fs.existsSync(target) || !fs.existsSync(path.join(profile.sourceDir, profile.imagePath))) {
+    return `kernel ${profile.name} has no warm build tree at ${target} (run scripts/build-kernels.ts)`;
+  }
+  return undefined;
 }
 
 export interface KernelJobContext {
@@ -156,7 +167,8 @@ export class KernelJob implements RunHandle {
         throw new Invalid((error as Error).message);
       }
     }
-    if (state.problem) throw new Error(state.problem);
+    const problem = warmTreeProblem(state.profile);
+    if (problem) throw new Error(problem);
     return state.profile;
   }
 

@@ -132,6 +132,15 @@ describe("kernel runs through the engine", () => {
     expect(run.exit).toMatchObject({ phase: "compile", message: "compilation failed: 1 error" });
   });
 
+  it("passes a warning in the edited file on and still boots", async () => {
+    const source = "use crate::kprintln;\n\npub fn hello() {\n    let unused = 42;\n    kprintln!(\"warned but running\");\n}\n";
+    const run = await runToEnd(t.engine, kernel({ "src/hello.rs": source }));
+    expect(run.diagnostics?.items).toContainEqual(expect.objectContaining({ file: "src/hello.rs", line: 4, severity: "warning", message: expect.stringMatching(/unused/) }));
+    expect(run.compiled?.ok).toBe(true);
+    expect(run.stdout.split("\n")[0]).toBe("warned but running");
+    expect(run.exit?.message).toBe("kernel exited: success");
+  });
+
   it("stops a kernel in an endless loop at the (lowered) wall limit, after streaming what it printed", async () => {
     const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("about to loop forever");\n    loop {}');
     expect(tasks).toContain("loop {}");
