@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { KernelRunRequestInput, RunEvent } from "../../lib/protocol";
 import { buildKernel } from "../../sandbox/kernels/host";
-import { osbeProfile } from "../../sandbox/kernels/profile";
+import { externalProfile, osbeProfile } from "../../sandbox/kernels/profile";
 import { processesOfUids, runToEnd, start, startTestEngine, type TestEngine } from "./helpers";
 
 const profile = osbeProfile();
@@ -233,6 +233,36 @@ describe("kernel runs through the engine", () => {
       await own.engine.shutdown();
       const done = await run.finished;
       expect(done.exit?.message ?? done.error?.message).toMatch(/killed|stopped/);
+      await own.expectNothingLeft();
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it("runs an external profile (configured as a lecturer would, here over the osbe checkout) through the same code", async () => {
+    const external = externalProfile({
+      name: "lab-ext",
+      description: "an external checkout",
+      sourceDir: profile.sourceDir,
+      buildCommand: profile.buildCommand,
+      imagePath: profile.imagePath,
+      editableCrates: ["osbe-kernel"],
+      replaceableFiles: [{ path: "src/tasks.rs", lesson: "the tasks" }],
+      exitMeanings: { 35: "the kernel panicked" },
+      limits: { boot: { wallSeconds: 4 } },
+    });
+    const own = startTestEngine(246_000, { concurrency: 1, kernels: [external] });
+    try {
+      expect((await own.engine.health()).kernels).toEqual([
+        expect.objectContaining({ name: "lab-ext", available: true, replaceableFiles: [{ path: "src/tasks.rs", lesson: "the tasks" }] }),
+      ]);
+      const refused = await runToEnd(own.engine, { language: "kernel", kernel: "lab-ext", files: [{ name: "src/hello.rs", content: "" }] });
+      expect(refused.error).toMatchObject({ code: "invalid", message: expect.stringMatching(/allowed: src\/tasks\.rs\)/) });
+      const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("external tasks");\n    loop {}');
+      const run = await runToEnd(own.engine, { language: "kernel", kernel: "lab-ext", files: [{ name: "src/tasks.rs", content: tasks }] });
+      expect(run.stdout).toContain("external tasks");
+      // The profile's own boot limit (4 s), not osbe's.
+      expect(run.exit).toMatchObject({ limit: "wall", message: "stopped: wall-clock limit of 4 s exceeded — the kernel hung or looped" });
       await own.expectNothingLeft();
     } finally {
       await own.dispose();
