@@ -190,6 +190,8 @@ export class KernelJob implements RunHandle {
       runDir: path.join(treeDir, profile.name),
       files: Object.fromEntries(this.request.files.map((f) => [f.name, f.content])),
       owner: this.ctx.driver.sandboxUser?.(slot),
+      // Used only if the trees are on another file system than the warm tree (no hard links).
+      warmTargetSeenAt: warmTargetInSandbox(profile),
     });
     if (this.killed) throw new Stopped();
     return tree;
@@ -217,6 +219,9 @@ export class KernelJob implements RunHandle {
       args,
       files: [],
       readWriteBinds: [{ host: tree.sourceDir, sandbox: profile.mountPath }],
+      // Another file system than the warm tree's: the tree's big artifacts are symbolic links into
+      // the warm target, which the run tree hides at its own path; show it read-only elsewhere.
+      readOnlyBinds: sameFileSystem(tree.sourceDir, profile) ? [] : [{ host: path.join(profile.sourceDir, profile.targetDir), sandbox: warmTargetInSandbox(profile) }],
       workdir: profile.mountPath,
       env: { TMPDIR: "/tmp", LANG: "C.UTF-8", ...profile.env },
       limits,
@@ -369,6 +374,15 @@ export function bootMessage(profile: KernelProfile, result: SandboxResult, limit
     case "qemu-error":
       return outcome.message;
   }
+}
+
+/** Where a build sees the warm target when its run tree links to it symbolically. */
+function warmTargetInSandbox(profile: KernelProfile): string {
+  return `/warm/${profile.name}/target`;
+}
+
+function sameFileSystem(dir: string, profile: KernelProfile): boolean {
+  return fs.statSync(dir).dev === fs.statSync(path.join(profile.sourceDir, profile.targetDir)).dev;
 }
 
 /**
