@@ -129,7 +129,8 @@ export class KernelJob implements RunHandle {
           const tree = await this.makeTree(profile, slot, treeDir);
           if (!(await this.build(profile, slot, tree, key))) return;
         } finally {
-          await removeRunTree(treeDir); // the boot needs only the image, now in the cache
+          // The boot needs only the image, now in the cache (a failure here is retried at the end).
+          await removeRunTree(treeDir).catch(() => undefined);
         }
       }
       try {
