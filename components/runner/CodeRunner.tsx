@@ -27,6 +27,19 @@ export interface CodeRunnerProps {
   block: RunnableBlock;
 }
 
+/** Editor height when the block does not set one: what is left of the slide below the runner's top. */
+const LINE_PX = 20;
+const CHROME_PX = 150; // toolbar, hint, status and a few console lines
+function linesThatFit(root: HTMLElement): number {
+  const slides = root.closest<HTMLElement>(".slides");
+  const section = root.closest<HTMLElement>("section");
+  const slideHeight = parseFloat(slides?.style.height ?? "");
+  if (!section || !(slideHeight > 0)) return 14;
+  let top = 0;
+  for (let el: HTMLElement | null = root; el && el !== section; el = el.offsetParent as HTMLElement | null) top += el.offsetTop;
+  return Math.max(8, Math.min(24, Math.floor((slideHeight - top - CHROME_PX) / LINE_PX)));
+}
+
 function authorVersion(block: RunnableBlock, fileName: string) {
   const file = block.files.find((f) => f.name === fileName)!;
   return splitHiddenLines(file.source, block.language);
@@ -79,7 +92,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
           language: block.language,
           state: saved?.state ?? EditorController.initialState(author.code, author.hiddenLines),
           readOnly: block.readOnly,
-          maxLines: block.lines ?? 16,
+          maxLines: block.lines ?? linesThatFit(root),
           onRun: () => runRef.current(),
           onChange: () => {
             saveEdit(deck, storageId(name), { state: controller.state, authorHash });
@@ -224,6 +237,14 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   };
 
   const busy = phase === "queued" || phase === "compiling" || phase === "running";
+  const consoleShown = entries.length > 0 || busy;
+
+  // Once the console shows the real output, the author's expected output below the runner
+  // (a `[.output]` block) gives its room on the slide to the console.
+  useEffect(() => {
+    const placeholder = rootRef.current?.parentElement;
+    if (placeholder) placeholder.toggleAttribute("data-ran", consoleShown);
+  }, [consoleShown]);
 
   return (
     <div className="runner" data-runner tabIndex={-1} ref={rootRef} data-phase={phase}>
@@ -281,7 +302,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         />
       ))}
       <div className="runner-hint">Esc leaves the editor · Ctrl+Enter runs</div>
-      {(entries.length > 0 || busy) && (
+      {consoleShown && (
         <div className="runner-console" ref={consoleRef} aria-live="polite">
           {entries.map((entry, i) =>
             entry.diagnostic ? (
