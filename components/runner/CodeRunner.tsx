@@ -111,7 +111,8 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         void create();
       }
     });
-    observer.observe(root);
+    // Watch the slide, not the runner: a runner low on a tall slide may never itself enter the viewport.
+    observer.observe(root.closest("section") ?? root);
     return () => {
       cancelled = true;
       observer.disconnect();
