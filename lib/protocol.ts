@@ -129,6 +129,8 @@ export type ProgramRunRequestInput = z.input<typeof ProgramRunRequestSchema>;
 // with an `invalid` error naming the allowed ones. No files at all boots the kernel unchanged.
 
 export const KERNEL_LANGUAGE = "kernel" as const;
+/** The `exit` message of a kernel run whose kernel reported success through isa-debug-exit. */
+export const KERNEL_SUCCESS_MESSAGE = "kernel exited: success";
 export const MAX_KERNEL_FILES = 8;
 export const KernelNameSchema = z
   .string()

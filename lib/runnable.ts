@@ -3,7 +3,7 @@
  * `npm run check` consume it. Browser-safe: zod only.
  */
 import { z } from "zod";
-import { FileNameSchema, LanguageSchema, type Language } from "./protocol";
+import { FileNameSchema, KernelNameSchema, LanguageSchema, type Language } from "./protocol";
 
 export const RunnableFileSchema = z.object({
   name: FileNameSchema,
@@ -47,6 +47,11 @@ export const RunnableBlockSchema = z.object({
    * (e.g. "SIGSEGV" for a crash demo). Absent: 0. Set with the block attribute `exit=`.
    */
   exit: z.union([z.number().int(), z.string().regex(/^SIG[A-Z0-9]+$/)]).optional(),
+  /**
+   * The kernel lab: the example's files replace lesson files of this kernel profile (e.g. "osbe"),
+   * and a run builds the kernel and boots it in QEMU; the serial console is the output.
+   */
+  kernel: KernelNameSchema.optional(),
   /** Where the block stands, for messages: deck file and line. */
   source: z.object({ file: z.string(), line: z.number().int() }),
 });
@@ -279,4 +284,10 @@ export function compileErrorNeedles(text: string): string[] {
     if (plain && !/^aborting due to/.test(plain[1])) needles.push(plain[1]);
   }
   return needles;
+}
+
+/** The run request a block makes with the given files (hidden-line markers already removed). */
+export function blockRequest(block: RunnableBlock, files: Array<{ name: string; content: string }>, stdin: string | undefined) {
+  if (block.kernel) return { language: "kernel" as const, kernel: block.kernel, files };
+  return { language: block.language, files, flags: block.flags, args: block.args, ...(stdin !== undefined ? { stdin } : {}) };
 }

@@ -22,6 +22,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { KernelRunRequest, LimitOverrides, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
+import { KERNEL_SUCCESS_MESSAGE } from "../lib/protocol";
 import type { EventSink, RunHandle } from "./api";
 import { CompileCache, type CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
@@ -362,7 +363,7 @@ export function bootMessage(profile: KernelProfile, result: SandboxResult, limit
   const outcome = interpretQemuExit(profile, { exitCode: result.exitCode, signal: result.signal, timedOut: false });
   switch (outcome.kind) {
     case "success":
-      return "kernel exited: success";
+      return KERNEL_SUCCESS_MESSAGE;
     case "triple-fault":
       return "triple fault: the CPU reset (QEMU -no-reboot)";
     case "failure": {

@@ -5,7 +5,8 @@
  */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Diagnostic, RunEvent } from "../../lib/protocol";
-import { separateHidden, splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
+import { describeZodError, RunRequestSchema } from "../../lib/protocol";
+import { blockRequest, separateHidden, splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
 import { EditorController } from "./editor-controller";
 import "./runner.css";
 import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
@@ -206,10 +207,12 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       name: f.name,
       content: editors.current.get(f.name)?.compiledCode ?? splitHiddenLines(f.source, block.language).code,
     }));
-    session.current = pageConnection().run(
-      { language: block.language, files, flags: block.flags, args: block.args, stdin: block.stdin },
-      onEvent,
-    );
+    const request = RunRequestSchema.safeParse(blockRequest(block, files, block.stdin));
+    if (!request.success) {
+      onEvent({ type: "error", code: "invalid", message: `this example cannot run: ${describeZodError(request.error)}` });
+      return;
+    }
+    session.current = pageConnection().run(request.data, onEvent);
   }, [block, onEvent]);
   runRef.current = run;
 

@@ -158,3 +158,27 @@ describe("authoring mistakes", () => {
     expect(blocks.map((b) => b.id)).toContain("same-2");
   });
 });
+
+describe("kernel blocks (the kernel lab)", () => {
+  it("carry the kernel's name and the replaced file, and make a kernel run request", async () => {
+    const deck = await load("runnable-kernel");
+    const hello = byId(runnableBlocksFromHtml(deck.slidesHtml), "hello");
+    expect(hello).toMatchObject({ kernel: "osbe", language: "rust", mainFile: "src/hello.rs" });
+    expect(requestFor(hello)).toEqual({
+      language: "kernel",
+      kernel: "osbe",
+      files: [{ name: "src/hello.rs", content: 'use crate::kprintln;\npub fn hello() {\n    kprintln!("Hi from a slide");\n}' }],
+    });
+  });
+
+  it("report kernel-specific mistakes with file and line", async () => {
+    const deck = await load("runnable-kernel");
+    const problems = deck.problems.map((p) => `${p.relFile}:${p.line}: ${p.message}`);
+    expect(problems).toEqual([
+      "runnable-kernel/index.adoc:16: runnable block: a kernel example names the kernel file it replaces: file=src/…",
+      "runnable-kernel/index.adoc:21: runnable block: a kernel example is Rust: [source%run,rust,kernel=osbe,file=src/…]",
+      "runnable-kernel/index.adoc:21: runnable block: flags= does not apply to a kernel example (the kernel's own build and QEMU run it)",
+      expect.stringMatching(/^runnable-kernel\/index.adoc:26: runnable block: kernel=Linux!: kernel must be a kernel profile's name/),
+    ]);
+  });
+});

@@ -12,8 +12,8 @@
  * (a diff, the pattern and the output, or the compiler's diagnostics).
  */
 import path from "node:path";
-import { RunRequestSchema, type RunEvent } from "../../protocol";
-import { checkOutput, outputDiff, splitHiddenLines, type RunnableBlock } from "../../runnable";
+import { KERNEL_SUCCESS_MESSAGE, RunRequestSchema, type RunEvent } from "../../protocol";
+import { blockRequest, checkOutput, outputDiff, splitHiddenLines, type RunnableBlock } from "../../runnable";
 import type { Engine } from "../../../sandbox";
 import type { Deck, DeckProblem } from "../types";
 import type { CheckTarget, DeckCheck } from "./check";
@@ -45,14 +45,9 @@ export interface BlockOutcome {
 
 /** The run request a block makes: hidden-line markers removed, as the browser sends it. */
 export function requestFor(block: RunnableBlock) {
-  return RunRequestSchema.parse({
-    language: block.language,
-    files: block.files.map((f) => ({ name: f.name, content: splitHiddenLines(f.source, block.language).code })),
-    flags: block.flags,
-    args: block.args,
-    // Always close stdin: a program that reads without a `stdin=` gets end-of-file, not a hang.
-    stdin: block.stdin ?? "",
-  });
+  const files = block.files.map((f) => ({ name: f.name, content: splitHiddenLines(f.source, block.language).code }));
+  // Always close stdin: a program that reads without a `stdin=` gets end-of-file, not a hang.
+  return RunRequestSchema.parse(blockRequest(block, files, block.stdin ?? ""));
 }
 
 export async function runBlock(engine: Engine, block: RunnableBlock): Promise<BlockOutcome> {
@@ -126,7 +121,10 @@ export function judge(block: RunnableBlock, o: BlockOutcome): string | null {
   }
   const problems: string[] = [];
   if (exit.limit) problems.push(`hit a limit: ${exit.message}`);
-  else {
+  else if (block.kernel) {
+    // A kernel's exit status is QEMU's isa-debug-exit code; the engine says in words what it means.
+    if (exit.message !== KERNEL_SUCCESS_MESSAGE) problems.push(`expected the kernel to exit with success, but: ${exit.message}`);
+  } else {
     const want = block.exit ?? 0;
     const gotSignal = exit.signal;
     const ok = typeof want === "number" ? !gotSignal && exit.exitCode === want : gotSignal === want;

@@ -15,7 +15,7 @@
  * ids…) is reported through `ctx.report` with file and line, so it is a deck problem like any other.
  */
 import path from "node:path";
-import { flagAllowed, FileNameSchema, LanguageSchema, MAIN_FILE, type Language } from "../../protocol";
+import { flagAllowed, FileNameSchema, KernelNameSchema, LanguageSchema, MAIN_FILE, type Language } from "../../protocol";
 import { compileErrorNeedles, RunnableBlockSchema, splitHiddenLines, type Expectation, type RunnableBlock, type RunnableFile } from "../../runnable";
 import type { DeckContext, DeckExtension } from "./extensions";
 
@@ -138,7 +138,7 @@ export function runnableBlocksFromHtml(html: string): RunnableBlock[] {
 
 /** Settings of a runnable block: ours, and Asciidoctor's own for a source block. */
 const KNOWN_ATTRIBUTES = new Set([
-  ...["flags", "args", "stdin", "lines", "file", "group", "exit", "expect-error"],
+  ...["flags", "args", "stdin", "lines", "file", "group", "exit", "expect-error", "kernel"],
   ...["id", "role", "title", "reftext", "caption", "style", "language", "linenums", "indent", "tabsize", "subs", "start", "options", "opts"],
 ]);
 const KNOWN_OPTIONS = new Set(["run", "readonly", "hidden", "compile-error", "linenums", "nowrap"]);
@@ -333,7 +333,23 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
     }
     const visible = files.filter((f) => f.visible);
     if (visible.length === 0) problem(`every file of the example is %hidden`);
-    if (language === "rust" && !files.some((f) => f.name === MAIN_FILE.rust)) problem(`a Rust example needs a file main.rs (the crate root)`);
+    // The kernel lab: the files replace lesson files of a kernel; the server knows which it accepts.
+    let kernel: string | undefined;
+    const kernelSetting = setting("kernel");
+    if (kernelSetting) {
+      const name = KernelNameSchema.safeParse(kernelSetting.value);
+      if (!name.success) problem(`kernel=${kernelSetting.value}: ${name.error.issues[0]?.message}`, kernelSetting.at);
+      else kernel = name.data;
+      if (language !== "rust") problem(`a kernel example is Rust: [source%run,rust,kernel=${kernelSetting.value},file=src/…]`, kernelSetting.at);
+      for (const m of members) {
+        if (m.attrs.file === undefined) problem(`a kernel example names the kernel file it replaces: file=src/…`, m);
+      }
+      for (const name of ["flags", "args", "stdin", "exit"]) {
+        const s = setting(name);
+        if (s) problem(`${name}= does not apply to a kernel example (the kernel's own build and QEMU run it)`, s.at);
+      }
+    }
+    if (language === "rust" && !kernelSetting && !files.some((f) => f.name === MAIN_FILE.rust)) problem(`a Rust example needs a file main.rs (the crate root)`);
     const mainFile = (visible.find((f) => f.name === MAIN_FILE[language]) ?? visible.at(-1) ?? files.at(-1)!).name;
 
     // Id: the explicit one (any block of the group), else slide id + position on the slide (or group name).
@@ -365,6 +381,7 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
       ...(lines ? { lines } : {}),
       ...(exit !== undefined && exit !== 0 ? { exit } : {}),
       readOnly: option("readonly"),
+      ...(kernel ? { kernel } : {}),
       source: { file: rel(last.file), line: last.line },
     });
     blocks.push(block);
