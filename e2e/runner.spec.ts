@@ -172,3 +172,27 @@ test.describe("runnable examples, read other ways", () => {
     await page.screenshot({ path: path.join(SHOTS, "runner-scroll-phone.png") });
   });
 });
+
+test("kernel lab: Run builds the teaching kernel with the slide's file and streams its serial console", async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto("/decks/kernel-lab#/_the_tasks");
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 20_000 });
+  const runner = page.locator("section.present [data-runner]");
+  await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 20_000 });
+  // Give task B a third step, then run: the new line comes from the kernel booted in QEMU.
+  await runner.locator(".ace_content").click();
+  await page.keyboard.press("Control+Home");
+  const editor = runner.locator(".ace_content");
+  await expect(editor).toContainText("for step in 1..=2");
+  await page.evaluate(() => {
+    // ACE's own API: replace the range text the way a student's typing would.
+    const ace = (window as unknown as { ace: { edit(el: Element): { find(s: string): unknown; replace(s: string): void } } }).ace;
+    const ed = ace.edit(document.querySelector("section.present .ace_editor")!);
+    ed.find("for step in 1..=2");
+    ed.replace("for step in 1..=3");
+  });
+  await runner.getByRole("button", { name: /Run/ }).click();
+  await expect(runner.locator(".runner-console")).toContainText("task B: step 3", { timeout: 60_000 });
+  await expect(runner.locator(".runner-status")).toContainText("kernel exited: success", { timeout: 30_000 });
+  await page.screenshot({ path: path.join(SHOTS, "runner-kernel.png") });
+});

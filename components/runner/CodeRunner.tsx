@@ -29,8 +29,8 @@ export interface CodeRunnerProps {
 }
 
 /** Editor height when the block does not set one: what is left of the slide below the runner's top. */
-const LINE_PX = 20;
-const CHROME_PX = 150; // toolbar, hint, status and a few console lines
+const LINE_PX = 21;
+const CHROME_PX = 200; // toolbar, hint, status and the console at its full height
 function linesThatFit(root: HTMLElement): number {
   const slides = root.closest<HTMLElement>(".slides");
   const section = root.closest<HTMLElement>("section");
