@@ -38,7 +38,16 @@ function linesThatFit(root: HTMLElement): number {
   if (!section || !(slideHeight > 0)) return 14;
   let top = 0;
   for (let el: HTMLElement | null = root; el && el !== section; el = el.offsetParent as HTMLElement | null) top += el.offsetTop;
-  return Math.max(8, Math.min(24, Math.floor((slideHeight - top - CHROME_PX) / LINE_PX)));
+  // What the slide shows below the runner (an admonition, a list) needs its room too; the expected
+  // output gives way to the console, and speaker notes are not on the slide.
+  let block: HTMLElement = root;
+  const isSlideBody = (el: HTMLElement) => el === section || el.classList.contains("slide-content");
+  while (block.parentElement && !isSlideBody(block.parentElement)) block = block.parentElement;
+  let below = 0;
+  for (let el = block.nextElementSibling as HTMLElement | null; el; el = el.nextElementSibling as HTMLElement | null) {
+    if (!el.matches(".output, aside.notes")) below += el.offsetHeight;
+  }
+  return Math.max(6, Math.min(24, Math.floor((slideHeight - top - below - CHROME_PX) / LINE_PX)));
 }
 
 function authorVersion(block: RunnableBlock, fileName: string) {
