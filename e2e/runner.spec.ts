@@ -196,3 +196,53 @@ test("kernel lab: Run builds the teaching kernel with the slide's file and strea
   await expect(runner.locator(".runner-status")).toContainText("kernel exited: success", { timeout: 30_000 });
   await page.screenshot({ path: path.join(SHOTS, "runner-kernel.png") });
 });
+
+test("a server restart cuts a run off with 'connection lost'; the page reconnects by itself", async ({ page }) => {
+  // A server of its own, so that the test can stop and start it.
+  const { spawn } = await import("node:child_process");
+  const port = 3211;
+  const start = () => {
+    const child = spawn("node_modules/.bin/tsx", ["server/index.ts"], {
+      env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", NODE_ENV: "production", CONTENT_DIR: "test/fixtures/e2e-content" },
+      stdio: "ignore",
+    });
+    return child;
+  };
+  const waitUp = async () => {
+    for (let i = 0; i < 100; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/api/health`)).ok) return;
+      } catch {
+        /* not yet */
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error("server did not come up");
+  };
+  let server = start();
+  try {
+    await waitUp();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`http://127.0.0.1:${port}${DECK}#/_forever`);
+    const runner = page.locator("section.present [data-runner]").first();
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 20_000 });
+    await runner.getByRole("button", { name: /Run/ }).click();
+    await expect(runner.locator(".runner-status")).toContainText("running", { timeout: 30_000 });
+
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+    await expect(runner.locator(".runner-console")).toContainText("connection lost", { timeout: 10_000 });
+    await expect(runner.getByRole("button", { name: /Stop/ })).toBeDisabled();
+
+    server = start();
+    await waitUp();
+    // The same page, no reload: the next run goes through the new server.
+    await page.locator("section.present [data-runner]").nth(1).getByRole("button", { name: /Run/ }).click();
+    await expect(page.locator("section.present [data-runner]").nth(1).locator(".runner-status")).toContainText("memory limit", {
+      timeout: 30_000,
+    });
+  } finally {
+    server.kill("SIGTERM");
+  }
+});
