@@ -7,11 +7,12 @@
  * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
  */
 import type { LimitName, ProgramRunRequest as RunRequest, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
-import type { EventSink, RunHandle } from "./api";
+import type { EventSink } from "./api";
 import { CompileCache, type CachedCompile } from "./cache";
-import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
+import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { formatBytes, formatSeconds, runLimitsFor, type PhaseLimits, type SandboxLimits } from "./limits";
-import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+import { RunLifecycle, Stopped } from "./run-lifecycle";
+import type { Scheduler } from "./scheduler";
 import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_ENV, PROGRAM_PATH, SANDBOX_ENV, type Toolchain } from "./toolchains/toolchain";
 
 export interface JobContext {
@@ -25,24 +26,19 @@ export interface JobContext {
   statsIntervalMs: number;
 }
 
-class Stopped extends Error {}
-
-export class Job implements RunHandle {
+export class Job extends RunLifecycle {
   readonly done: Promise<void>;
-  private finished = false;
-  private killed = false;
-  private ticket: Ticket | null = null;
-  private sandbox: SandboxProcess | null = null;
   private programRunning = false;
   private pendingStdin: Array<string | null> = [];
 
   constructor(
     private readonly ctx: JobContext,
     private readonly request: RunRequest,
-    private readonly sink: EventSink,
+    sink: EventSink,
     /** Unique per run: names its sandboxes' cgroups and temp dirs. */
     private readonly name: string,
   ) {
+    super(sink, ctx.scheduler);
     this.done = this.lifecycle();
   }
 
@@ -56,23 +52,6 @@ export class Job implements RunHandle {
     if (this.finished) return;
     if (this.programRunning) this.sandbox?.closeStdin();
     else this.pendingStdin.push(null);
-  }
-
-  kill(): void {
-    if (this.killed || this.finished) return;
-    this.killed = true;
-    this.ticket?.release(); // leaves the queue if still waiting
-    this.sandbox?.kill();
-  }
-
-  private emit(event: RunEvent): void {
-    if (this.finished) return;
-    if (event.type === "exit" || event.type === "error") this.finished = true;
-    try {
-      this.sink(event);
-    } catch {
-      // a failing sink must not stop the cleanup
-    }
   }
 
   private async lifecycle(): Promise<void> {
@@ -92,22 +71,10 @@ export class Job implements RunHandle {
         this.ctx.cache.release(binaryKey);
       }
     } catch (error) {
-      if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
-      else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
-        this.emit({ type: "error", code: "killed", message: "stopped before the program started" });
-      } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });
+      this.endWithError(error, "stopped before the program started");
     } finally {
-      this.ticket?.release();
-      this.finished = true;
+      this.release();
     }
-  }
-
-  private async admit(): Promise<number> {
-    if (this.killed) throw new Stopped();
-    this.ticket = this.ctx.scheduler.admit((position) => this.emit({ type: "queued", position }));
-    const slot = await this.ticket.slot;
-    if (this.killed) throw new Stopped();
-    return slot;
   }
 
   /** Returns the cache key of a usable binary (held until released), or null when the run ended. */

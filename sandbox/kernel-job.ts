@@ -23,14 +23,15 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import type { KernelRunRequest, LimitOverrides, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
 import { KERNEL_SUCCESS_MESSAGE } from "../lib/protocol";
-import type { EventSink, RunHandle } from "./api";
+import type { EventSink } from "./api";
 import { CompileCache, type CachedCompile } from "./cache";
-import type { SandboxDriver, SandboxProcess, SandboxResult } from "./drivers/driver";
+import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
 import { checkReplaceable, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
 import { prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
 import { formatSeconds, type PhaseLimits } from "./limits";
-import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+import { RunLifecycle, Stopped } from "./run-lifecycle";
+import type { Scheduler } from "./scheduler";
 import { parseKernelBuildOutput } from "./toolchains/kernel";
 
 /** A kernel profile as the engine holds it. */
@@ -69,50 +70,29 @@ export interface KernelJobContext {
   problem?: string;
 }
 
-class Stopped extends Error {}
 class Invalid extends Error {}
 
 /** Workspace (tmpfs: /work, /tmp with cargo's home) of each phase; the build tree itself is on disk. */
 const BUILD_WORKSPACE_MiB = 64;
 const BOOT_WORKSPACE_MiB = 16;
 
-export class KernelJob implements RunHandle {
+export class KernelJob extends RunLifecycle {
   readonly done: Promise<void>;
-  private finished = false;
-  private killed = false;
-  private ticket: Ticket | null = null;
-  private sandbox: SandboxProcess | null = null;
 
   constructor(
     private readonly ctx: KernelJobContext,
     private readonly request: KernelRunRequest,
-    private readonly sink: EventSink,
+    sink: EventSink,
     /** Unique per run: names its sandboxes' cgroups and temp dirs, and its run tree. */
     private readonly name: string,
   ) {
+    super(sink, ctx.scheduler);
     this.done = this.lifecycle();
   }
 
   /** The kernel's serial console takes no input from the slide. */
   writeStdin(): void {}
   closeStdin(): void {}
-
-  kill(): void {
-    if (this.killed || this.finished) return;
-    this.killed = true;
-    this.ticket?.release(); // leaves the queue if still waiting
-    this.sandbox?.kill();
-  }
-
-  private emit(event: RunEvent): void {
-    if (this.finished) return;
-    if (event.type === "exit" || event.type === "error") this.finished = true;
-    try {
-      this.sink(event);
-    } catch {
-      // a failing sink must not stop the cleanup
-    }
-  }
 
   private async lifecycle(): Promise<void> {
     const treeDir = path.join(this.ctx.treeRoot, `${this.name}-k`);
@@ -141,15 +121,11 @@ export class KernelJob implements RunHandle {
       }
     } catch (error) {
       if (error instanceof Invalid) this.emit({ type: "error", code: "invalid", message: error.message });
-      else if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
-      else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
-        this.emit({ type: "error", code: "killed", message: "stopped before the kernel booted" });
-      } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });
+      else this.endWithError(error, "stopped before the kernel booted");
     } finally {
-      this.ticket?.release();
       // Everything the run wrote lives in its tree; the sandboxes have already removed the rest.
       await removeRunTree(treeDir).catch(() => undefined);
-      this.finished = true;
+      this.release();
     }
   }
 
@@ -172,14 +148,6 @@ export class KernelJob implements RunHandle {
     const problem = warmTreeProblem(state.profile);
     if (problem) throw new Error(problem);
     return state.profile;
-  }
-
-  private async admit(): Promise<number> {
-    if (this.killed) throw new Stopped();
-    this.ticket = this.ctx.scheduler.admit((position) => this.emit({ type: "queued", position }));
-    const slot = await this.ticket.slot;
-    if (this.killed) throw new Stopped();
-    return slot;
   }
 
   private async makeTree(profile: KernelProfile, slot: number, treeDir: string): Promise<RunTree> {

@@ -1,0 +1,70 @@
+/**
+ * What every run shares, programs and kernels alike: admission through the scheduler, a kill()
+ * that works in any phase, exactly one final event, and the words for a run that ended early.
+ * Each kind of run adds its own phases (job.ts: compile → execute; kernel-job.ts: build → boot).
+ */
+import type { RunEvent } from "../lib/protocol";
+import type { EventSink, RunHandle } from "./api";
+import type { SandboxProcess } from "./drivers/driver";
+import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+
+/** Thrown inside a run's phases once kill() was called. */
+export class Stopped extends Error {}
+
+export abstract class RunLifecycle implements RunHandle {
+  abstract readonly done: Promise<void>;
+  protected finished = false;
+  protected killed = false;
+  protected ticket: Ticket | null = null;
+  /** The sandbox of the current phase, which kill() stops. */
+  protected sandbox: SandboxProcess | null = null;
+
+  protected constructor(
+    private readonly sink: EventSink,
+    private readonly scheduler: Scheduler,
+  ) {}
+
+  abstract writeStdin(data: string): void;
+  abstract closeStdin(): void;
+
+  kill(): void {
+    if (this.killed || this.finished) return;
+    this.killed = true;
+    this.ticket?.release(); // leaves the queue if still waiting
+    this.sandbox?.kill();
+  }
+
+  /** Sends an event; after the final one (`exit` or `error`) nothing more goes out. */
+  protected emit(event: RunEvent): void {
+    if (this.finished) return;
+    if (event.type === "exit" || event.type === "error") this.finished = true;
+    try {
+      this.sink(event);
+    } catch {
+      // a failing sink must not stop the cleanup
+    }
+  }
+
+  /** Waits for a sandbox slot, reporting the queue position; returns the slot. */
+  protected async admit(): Promise<number> {
+    if (this.killed) throw new Stopped();
+    this.ticket = this.scheduler.admit((position) => this.emit({ type: "queued", position }));
+    const slot = await this.ticket.slot;
+    if (this.killed) throw new Stopped();
+    return slot;
+  }
+
+  /** The final event for a run that ended by an exception: busy, stopped, or a sandbox failure. */
+  protected endWithError(error: unknown, stoppedMessage: string): void {
+    if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
+    else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
+      this.emit({ type: "error", code: "killed", message: stoppedMessage });
+    } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });
+  }
+
+  /** Always last: the slot goes back and the run counts as finished. */
+  protected release(): void {
+    this.ticket?.release();
+    this.finished = true;
+  }
+}
