@@ -184,7 +184,7 @@ export class Job extends RunLifecycle {
       onStdout: forward(stdout, "stdout"),
       onStderr: forward(stderr, "stderr"),
     });
-    this.sandbox = sandbox;
+    this.sandbox = sandbox; // before "running": a sink may answer it with stdin at once
     this.programRunning = true;
     this.emit({ type: "running" });
     for (const data of this.pendingStdin) {
@@ -192,18 +192,11 @@ export class Job extends RunLifecycle {
       else sandbox.writeStdin(data);
     }
     this.pendingStdin = [];
-    if (this.killed) sandbox.kill();
-    const stats = setInterval(() => {
-      const u = sandbox.usage();
-      this.emit({ type: "stats", cpuMs: Math.round(u.cpuMs), memoryBytes: u.memoryBytes });
-    }, this.ctx.statsIntervalMs);
     let result: SandboxResult;
     try {
-      result = await sandbox.result;
+      result = await this.watch(sandbox, this.ctx.statsIntervalMs);
     } finally {
-      clearInterval(stats);
       this.programRunning = false;
-      this.sandbox = null;
     }
     // Bytes of a character cut off at the end become U+FFFD.
     for (const [decoder, type] of [[stdout, "stdout"], [stderr, "stderr"]] as const) {

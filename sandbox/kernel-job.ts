@@ -277,20 +277,8 @@ export class KernelJob extends RunLifecycle {
       onStdout: (chunk) => stdout.push(chunk),
       onStderr: (chunk) => stderr.push(chunk),
     });
-    this.sandbox = sandbox;
     this.emit({ type: "running" });
-    if (this.killed) sandbox.kill();
-    const stats = setInterval(() => {
-      const u = sandbox.usage();
-      this.emit({ type: "stats", cpuMs: Math.round(u.cpuMs), memoryBytes: u.memoryBytes });
-    }, this.ctx.statsIntervalMs);
-    let result: SandboxResult;
-    try {
-      result = await sandbox.result;
-    } finally {
-      clearInterval(stats);
-      this.sandbox = null;
-    }
+    const result = await this.watch(sandbox, this.ctx.statsIntervalMs);
     stdout.end();
     stderr.end();
     if (result.failure) throw new Error(result.failure);

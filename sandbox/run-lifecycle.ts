@@ -5,7 +5,7 @@
  */
 import type { RunEvent } from "../lib/protocol";
 import type { EventSink, RunHandle } from "./api";
-import type { SandboxProcess } from "./drivers/driver";
+import type { SandboxProcess, SandboxResult } from "./drivers/driver";
 import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
 
 /** Thrown inside a run's phases once kill() was called. */
@@ -52,6 +52,22 @@ export abstract class RunLifecycle implements RunHandle {
     const slot = await this.ticket.slot;
     if (this.killed) throw new Stopped();
     return slot;
+  }
+
+  /** Waits for a phase's sandbox to end: kill() reaches it meanwhile, and stats go out while it runs. */
+  protected async watch(sandbox: SandboxProcess, statsIntervalMs: number): Promise<SandboxResult> {
+    this.sandbox = sandbox;
+    if (this.killed) sandbox.kill();
+    const stats = setInterval(() => {
+      const u = sandbox.usage();
+      this.emit({ type: "stats", cpuMs: Math.round(u.cpuMs), memoryBytes: u.memoryBytes });
+    }, statsIntervalMs);
+    try {
+      return await sandbox.result;
+    } finally {
+      clearInterval(stats);
+      this.sandbox = null;
+    }
   }
 
   /** The final event for a run that ended by an exception: busy, stopped, or a sandbox failure. */
