@@ -4,6 +4,7 @@
  * to the kernel's source folder (`src/scheduler.rs`), as a slide names the file it replaces.
  */
 import type { Diagnostic } from "../../lib/protocol";
+import { rustSeverity } from "./rust";
 import type { ParsedDiagnostics } from "./toolchain";
 
 interface RustSpan {
@@ -63,7 +64,7 @@ export function parseKernelBuildOutput(stdout: string, stderr: string, mountPath
       column: span.column_start,
       endLine: span.line_end,
       endColumn: span.column_end,
-      severity: severity(d.level),
+      severity: rustSeverity(d.level),
       message: d.message,
     };
     if (d.code?.code) item.code = d.code.code;
@@ -82,9 +83,3 @@ export function parseKernelBuildOutput(stdout: string, stderr: string, mountPath
   };
 }
 
-function severity(level: string): Diagnostic["severity"] {
-  if (level === "warning") return "warning";
-  if (level === "note" || level === "failure-note") return "note";
-  if (level === "help") return "help";
-  return "error";
-}

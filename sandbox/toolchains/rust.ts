@@ -104,7 +104,8 @@ export class RustToolchain implements Toolchain {
   }
 }
 
-function rustSeverity(level: string): Diagnostic["severity"] {
+/** A rustc diagnostic level as the protocol's severity (also used for kernel builds through cargo). */
+export function rustSeverity(level: string): Diagnostic["severity"] {
   if (level === "warning") return "warning";
   if (level === "note" || level === "failure-note") return "note";
   if (level === "help") return "help";
