@@ -116,6 +116,12 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
 
   return {
     run(request: RunRequest, sink: EventSink): RunHandle {
+      // shutdown() waits for every job it finds here.
+      const track = (job: Job | KernelJob) => {
+        jobs.add(job);
+        void job.done.finally(() => jobs.delete(job));
+        return job;
+      };
       if (closed) {
         sink({ type: "error", code: "busy", message: "the sandbox engine is shutting down; try again" });
         return { writeStdin() {}, closeStdin() {}, kill() {}, done: Promise.resolve() };
@@ -140,9 +146,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
           sink,
           name,
         );
-        jobs.add(job);
-        void job.done.finally(() => jobs.delete(job));
-        return job;
+        return track(job);
       }
       const job = new Job(
         {
@@ -163,9 +167,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         sink,
         name,
       );
-      jobs.add(job);
-      void job.done.finally(() => jobs.delete(job));
-      return job;
+      return track(job);
     },
 
     async health(): Promise<EngineHealth> {
