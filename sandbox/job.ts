@@ -128,18 +128,7 @@ export class Job extends RunLifecycle {
     this.reportCompile(compileOutput, outcome);
     if (!ok) {
       await this.ctx.cache.discard(incoming);
-      this.emit({
-        type: "exit",
-        phase: "compile",
-        exitCode: result.exitCode,
-        signal: result.signal,
-        wallMs: Math.round(result.wallMs),
-        cpuMs: Math.round(result.cpuMs),
-        peakMemoryBytes: result.peakMemoryBytes,
-        limit: result.limit,
-        truncated: result.truncated,
-        message: compileFailureMessage(result, parsed.items.filter((d) => d.severity === "error").length, limits),
-      });
+      this.emitExit("compile", result, compileFailureMessage(result, parsed.items.filter((d) => d.severity === "error").length, limits));
       return null;
     }
     if (!(await this.ctx.cache.put(key, incoming, compileOutput)) || !(await this.ctx.cache.acquire(key))) {
@@ -204,18 +193,7 @@ export class Job extends RunLifecycle {
       if (rest) this.emit({ type, data: rest });
     }
     if (result.failure) throw new Error(result.failure);
-    this.emit({
-      type: "exit",
-      phase: "run",
-      exitCode: result.exitCode,
-      signal: result.signal,
-      wallMs: Math.round(result.wallMs),
-      cpuMs: Math.round(result.cpuMs),
-      peakMemoryBytes: result.peakMemoryBytes,
-      limit: result.limit,
-      truncated: result.truncated,
-      message: runMessage(result, limits),
-    });
+    this.emitExit("run", result, runMessage(result, limits));
   }
 }
 

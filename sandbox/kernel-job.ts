@@ -237,18 +237,7 @@ export class KernelJob extends RunLifecycle {
     else if (errors > 0) message = `compilation failed: ${errors} error${errors === 1 ? "" : "s"}`;
     else if (result.signal) message = `compilation failed: the build was killed by ${result.signal}`;
     else message = `compilation failed (build exited with code ${result.exitCode})`;
-    this.emit({
-      type: "exit",
-      phase: "compile",
-      exitCode: result.exitCode,
-      signal: result.signal,
-      wallMs: timeMs,
-      cpuMs: Math.round(result.cpuMs),
-      peakMemoryBytes: result.peakMemoryBytes,
-      limit: result.limit,
-      truncated: result.truncated,
-      message,
-    });
+    this.emitExit("compile", result, message);
     return false;
   }
 
@@ -283,18 +272,7 @@ export class KernelJob extends RunLifecycle {
     stderr.end();
     if (result.failure) throw new Error(result.failure);
     this.emit({ type: "stats", cpuMs: Math.round(result.cpuMs), memoryBytes: result.peakMemoryBytes });
-    this.emit({
-      type: "exit",
-      phase: "run",
-      exitCode: result.exitCode,
-      signal: result.signal,
-      wallMs: Math.round(result.wallMs),
-      cpuMs: Math.round(result.cpuMs),
-      peakMemoryBytes: result.peakMemoryBytes,
-      limit: result.limit,
-      truncated: result.truncated,
-      message: bootMessage(profile, result, limits),
-    });
+    this.emitExit("run", result, bootMessage(profile, result, limits));
   }
 
   /** A profile's phase limits as the driver takes them, with the request's overrides (clamped). */

@@ -70,6 +70,22 @@ export abstract class RunLifecycle implements RunHandle {
     }
   }
 
+  /** The final event for a phase whose sandbox ended: how, in numbers and in words. */
+  protected emitExit(phase: "compile" | "run", result: SandboxResult, message: string): void {
+    this.emit({
+      type: "exit",
+      phase,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      wallMs: Math.round(result.wallMs),
+      cpuMs: Math.round(result.cpuMs),
+      peakMemoryBytes: result.peakMemoryBytes,
+      limit: result.limit,
+      truncated: result.truncated,
+      message,
+    });
+  }
+
   /** The final event for a run that ended by an exception: busy, stopped, or a sandbox failure. */
   protected endWithError(error: unknown, stoppedMessage: string): void {
     if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });

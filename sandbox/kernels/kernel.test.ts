@@ -17,6 +17,7 @@ import {
   qemuArgv,
 } from "./profile";
 import { prepareRunTree, removeRunTree } from "./tree";
+import { EXPECTED_SERIAL } from "./osbe-serial";
 
 const profile = osbeProfile();
 const warmTarget = path.join(profile.sourceDir, profile.targetDir);
@@ -55,23 +56,6 @@ async function run(files: Record<string, string>, bootTimeoutMs?: number) {
   return { tree, build, boot };
 }
 
-const EXPECTED_SERIAL = [
-  "Hello from the OSByExample kernel!",
-  "[syscall] int 0x80 is ready",
-  "[sched] round robin over 3 tasks",
-  "task A: step 1",
-  "task B: step 1",
-  "task C: step 1",
-  "task A: step 2",
-  "task B: step 2",
-  "task C: step 2",
-  "task A: step 3",
-  "[sched] task B finished",
-  "task C: step 3",
-  "[sched] task A finished",
-  "[sched] task C finished",
-  "[kernel] all tasks finished, shutting down",
-];
 
 let warmSnapshot: string[];
 

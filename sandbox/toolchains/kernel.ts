@@ -4,26 +4,12 @@
  * to the kernel's source folder (`src/scheduler.rs`), as a slide names the file it replaces.
  */
 import type { Diagnostic } from "../../lib/protocol";
-import { rustSeverity } from "./rust";
+import { rustcDiagnosticItem, type RustDiagnostic } from "./rust";
 import type { ParsedDiagnostics } from "./toolchain";
 
-interface RustSpan {
-  file_name: string;
-  line_start: number;
-  line_end: number;
-  column_start: number;
-  column_end: number;
-  is_primary: boolean;
-}
 interface CargoMessage {
   reason?: string;
-  message?: {
-    message: string;
-    code: { code: string } | null;
-    level: string;
-    spans: RustSpan[];
-    rendered: string | null;
-  };
+  message?: RustDiagnostic;
 }
 
 /** Cargo's progress lines: noise for a student (the build's time is in `compiled`). */
@@ -56,19 +42,8 @@ export function parseKernelBuildOutput(stdout: string, stderr: string, mountPath
     if (record.reason !== "compiler-message" || !record.message) continue; // artifacts, build-finished
     const d = record.message;
     if (d.rendered) rendered.push(kernelRelative(d.rendered, mountPath));
-    const span = d.spans?.find((s) => s.is_primary) ?? d.spans?.[0];
-    if (!span) continue; // "aborting due to …": in the text, not an item
-    const item: Diagnostic = {
-      file: kernelRelative(span.file_name, mountPath),
-      line: span.line_start,
-      column: span.column_start,
-      endLine: span.line_end,
-      endColumn: span.column_end,
-      severity: rustSeverity(d.level),
-      message: d.message,
-    };
-    if (d.code?.code) item.code = d.code.code;
-    items.push(item);
+    const item = rustcDiagnosticItem({ ...d, spans: d.spans ?? [] }, (file) => kernelRelative(file, mountPath));
+    if (item) items.push(item);
   }
   const otherStderr = stderr
     .split("\n")

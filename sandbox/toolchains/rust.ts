@@ -13,7 +13,7 @@ const run = promisify(execFile);
 
 export const DEFAULT_EDITION = "2021";
 
-interface RustSpan {
+export interface RustSpan {
   file_name: string;
   line_start: number;
   line_end: number;
@@ -21,7 +21,7 @@ interface RustSpan {
   column_end: number;
   is_primary: boolean;
 }
-interface RustDiagnostic {
+export interface RustDiagnostic {
   $message_type?: string;
   message: string;
   code: { code: string } | null;
@@ -80,19 +80,8 @@ export class RustToolchain implements Toolchain {
       }
       if (d.$message_type && d.$message_type !== "diagnostic") continue;
       if (d.rendered) rendered.push(hideSandboxPaths(d.rendered));
-      const span = d.spans.find((s) => s.is_primary) ?? d.spans[0];
-      if (!span) continue; // "aborting due to …": in the text, not an item
-      const item: Diagnostic = {
-        file: hideSandboxPaths(span.file_name),
-        line: span.line_start,
-        column: span.column_start,
-        endLine: span.line_end,
-        endColumn: span.column_end,
-        severity: rustSeverity(d.level),
-        message: d.message,
-      };
-      if (d.code?.code) item.code = d.code.code;
-      items.push(item);
+      const item = rustcDiagnosticItem(d, hideSandboxPaths);
+      if (item) items.push(item);
     }
     const otherText = hideSandboxPaths(other.join("\n"));
     return {
@@ -102,6 +91,30 @@ export class RustToolchain implements Toolchain {
       stderr: otherText ? otherText + "\n" : "",
     };
   }
+}
+
+/**
+ * One rustc JSON diagnostic as a protocol item, at its primary span; `fileName` maps the path
+ * rustc saw to the one the user knows. Null for a diagnostic without a span ("aborting due to …",
+ * which stays in the rendered text). Also used for kernel builds through cargo.
+ */
+export function rustcDiagnosticItem(
+  d: Pick<RustDiagnostic, "message" | "code" | "level" | "spans">,
+  fileName: (path: string) => string,
+): Diagnostic | null {
+  const span = d.spans.find((s) => s.is_primary) ?? d.spans[0];
+  if (!span) return null;
+  const item: Diagnostic = {
+    file: fileName(span.file_name),
+    line: span.line_start,
+    column: span.column_start,
+    endLine: span.line_end,
+    endColumn: span.column_end,
+    severity: rustSeverity(d.level),
+    message: d.message,
+  };
+  if (d.code?.code) item.code = d.code.code;
+  return item;
 }
 
 /** A rustc diagnostic level as the protocol's severity (also used for kernel builds through cargo). */
