@@ -340,3 +340,55 @@ describe("kernel runs on the wire", () => {
     expect(osbe.replaceableFiles.map((f: { path: string }) => f.path)).toContain("src/scheduler.rs");
   });
 });
+
+describe("per-client bounds on the wire", () => {
+  it("refuses a second connection, a run over the connection's bound, and runs over the rate", async () => {
+    const limiter = createClientLimiter({ maxConnectionsPerClient: 1, runsPerMinute: 1, runBurst: 2 });
+    const api = createRunApi(engine, limiter);
+    const socket = createRunSocket(engine, limiter, { maxRunsPerConnection: 1 });
+    const bounded = http.createServer((req, res) => void api(req, res));
+    bounded.on("upgrade", (req, s, head) => {
+      if (!socket.handleUpgrade(req, s, head)) s.destroy();
+    });
+    await new Promise<void>((resolve) => bounded.listen(0, "127.0.0.1", resolve));
+    const port = (bounded.address() as AddressInfo).port;
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const messages: ServerMessage[] = [];
+      ws.on("message", (d) => messages.push(JSON.parse(d.toString())));
+      await new Promise((resolve) => ws.once("open", resolve));
+
+      // A second connection from the same address is answered 429 before the upgrade.
+      const second = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const status = await new Promise<number>((resolve) => second.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0)));
+      expect(status).toBe(429);
+
+      const spin = { language: "c", files: [{ name: "main.c", content: "int main(void){for(;;){}}\n" }] };
+      ws.send(JSON.stringify({ type: "run", id: "one", ...spin }));
+      ws.send(JSON.stringify({ type: "run", id: "two", ...spin }));
+      const until = async (p: () => boolean) => {
+        for (let i = 0; i < 200 && !p(); i++) await new Promise((r) => setTimeout(r, 50));
+      };
+      await until(() => messages.some((m) => m.type === "protocol-error"));
+      expect(messages.find((m) => m.type === "protocol-error")).toMatchObject({
+        id: "two",
+        message: expect.stringMatching(/too many runs on this connection \(at most 1 at once\)/),
+      });
+      ws.send(JSON.stringify({ type: "kill", id: "one" }));
+      await until(() => messages.some((m) => "id" in m && m.id === "one" && (m.type === "exit" || m.type === "error")));
+      ws.close();
+
+      // The burst is two: run "one" took a token (the refused "two" did not), so one HTTP run is
+      // left and the next is over the rate.
+      const post = () => fetch(`http://127.0.0.1:${port}/api/run`, { method: "POST", body: JSON.stringify({ language: "c", code: HELLO_C }) });
+      expect((await post()).status).toBe(200);
+      const limited = await post();
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect((await limited.json()).error).toMatch(/too many runs/);
+    } finally {
+      await socket.close();
+      await new Promise((resolve) => bounded.close(resolve));
+    }
+  });
+});
