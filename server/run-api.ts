@@ -132,7 +132,6 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
   };
   let stdout = "";
   let stderr = "";
-  let ran = false;
   for (const event of events) {
     switch (event.type) {
       case "compiling":
@@ -151,9 +150,6 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
           stdout: response.compile.stdout + event.stdout,
           stderr: response.compile.stderr + event.stderr,
         });
-        break;
-      case "running":
-        ran = true;
         break;
       case "stdout":
         stdout += event.data;
@@ -182,7 +178,6 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
         break;
     }
   }
-  if (!ran) response.run = null;
   return response;
 }
 
