@@ -148,7 +148,8 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
           timeMs: event.timeMs,
           cached: event.cached,
           stdout: response.compile.stdout + event.stdout,
-          stderr: response.compile.stderr + event.stderr,
+          // The rendered diagnostics already hold the compiler's other lines ("compilation terminated.").
+          stderr: response.compile.stderr.includes(event.stderr) ? response.compile.stderr : response.compile.stderr + event.stderr,
         });
         break;
       case "stdout":

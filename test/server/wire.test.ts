@@ -220,6 +220,9 @@ fn main() {
       expect.objectContaining({ file: "main.c", line: 2, severity: "error" }),
     );
     expect(body.compile.stderr).toMatch(/main\.c:2/);
+    // Each line of the compiler's text once, not once as diagnostic text and again as "other output".
+    const fatal = await (await post({ language: "c", code: '#include "missing.h"\nint main(void) { return 0; }\n' })).json();
+    expect(fatal.compile.stderr.match(/compilation terminated/g)).toHaveLength(1);
   });
 
   it("refuses malformed requests with 400 and says why", async () => {
