@@ -26,7 +26,7 @@ const profile = osbeProfile();
 const HELLO = fs.readFileSync(path.join(profile.sourceDir, "src/hello.rs"), "utf8");
 // A nonce per invocation: the engine's compile cache must not already hold an earlier bench's image.
 const NONCE = Date.now().toString(36);
-const helloFor = (round: number, who: string) => HELLO.replace("Hello from the OSByExample kernel!", `${who} round ${round}`) + `// ${NONCE}\n`;
+const helloFor = (round: number, who: string) => `${HELLO.replace("Hello from the OSByExample kernel!", `${who} round ${round}`)}// ${NONCE}\n`;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

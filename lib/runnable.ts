@@ -180,7 +180,10 @@ export function separateHidden(code: string, hiddenRows: number[]): { visible: s
   const visible: string[] = [];
   const groups: HiddenGroup[] = [];
   code.split("\n").forEach((line, row) => {
-    if (!hidden.has(row)) return void visible.push(line);
+    if (!hidden.has(row)) {
+      visible.push(line);
+      return;
+    }
     const last = groups.at(-1);
     if (last && last.before === visible.length) last.lines.push(line);
     else groups.push({ before: visible.length, lines: [line] });

@@ -6,7 +6,7 @@
  *   cleanup always: the slot, the cache entry, timers; the driver removes the sandbox itself
  * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
  */
-import type { LimitName, ProgramRunRequest as RunRequest, RunEvent, Toolchain as ToolchainInfo } from "../lib/protocol";
+import type { LimitName, ProgramRunRequest as RunRequest, Toolchain as ToolchainInfo } from "../lib/protocol";
 import type { EventSink } from "./api";
 import { CompileCache, type CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxResult } from "./drivers/driver";

@@ -120,7 +120,7 @@ export class Workspace {
           await run("/usr/bin/umount", [this.root]);
           this.mounted = false;
           break;
-        } catch (error) {
+        } catch (_error) {
           // Busy only while a dying sandbox process still holds it: retry briefly, then detach.
           if (attempt >= 20) {
             await run("/usr/bin/umount", ["-l", this.root]).catch(() => undefined);

@@ -161,6 +161,7 @@ export default function DeckView({ deck: deckName, slidesHtml, options }: DeckVi
 
   return (
     <div className="reveal" ref={rootRef}>
+      {/* biome-ignore lint/security/noDangerouslySetInnerHtml: Asciidoctor renders the course's own files on the server */}
       <div className="slides" dangerouslySetInnerHTML={{ __html: slidesHtml }} />
     </div>
   );

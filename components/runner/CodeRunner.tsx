@@ -75,7 +75,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   /** The hidden-lines button follows the active file's editor. */
   const refreshHiddenToggle = (file = activeFileRef.current) => {
     const editor = editors.current.get(file);
-    if (!editor || !editor.hasHiddenLines) return setHiddenToggle("none");
+    if (!editor?.hasHiddenLines) return setHiddenToggle("none");
     if (!editor.hiddenShown) return setHiddenToggle("show");
     setHiddenToggle(editor.canHideAgain ? "hide" : "locked");
   };

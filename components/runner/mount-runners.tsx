@@ -4,26 +4,28 @@
  * readable static copy of the code for readers without JavaScript and for print) into CodeRunners.
  */
 import { createRoot, type Root } from "react-dom/client";
-import { RunnableBlockSchema } from "../../lib/runnable";
+import { type RunnableBlock, RunnableBlockSchema } from "../../lib/runnable";
 import CodeRunner from "./CodeRunner";
 
 /** Mounts a runner into every placeholder under root; returns the function that unmounts them. */
 export function mountRunners(root: HTMLElement, deck: string): () => void {
   const roots: Root[] = [];
-  root.querySelectorAll<HTMLElement>(".runnable[data-runnable]").forEach((placeholder) => {
-    let block;
+  for (const placeholder of root.querySelectorAll<HTMLElement>(".runnable[data-runnable]")) {
+    let block: RunnableBlock;
     try {
       block = RunnableBlockSchema.parse(JSON.parse(placeholder.dataset.runnable ?? ""));
     } catch (err) {
       // The static code stays readable; say why it is not runnable.
       placeholder.dataset.runnableError = String(err);
       console.error("runnable block could not be read", err);
-      return;
+      continue;
     }
     const reactRoot = createRoot(placeholder);
     reactRoot.render(<CodeRunner deck={deck} block={block} />);
     roots.push(reactRoot);
-  });
+  }
   // Deferred: React must not unmount roots synchronously while it is itself unmounting the deck.
-  return () => setTimeout(() => roots.forEach((r) => r.unmount()), 0);
+  return () => setTimeout(() => {
+      for (const r of roots) r.unmount();
+    }, 0);
 }

@@ -142,7 +142,7 @@ export class RunConnection {
   }
 
   private receive(text: string): void {
-    let parsed;
+    let parsed: ReturnType<typeof ServerMessageSchema.safeParse>;
     try {
       parsed = ServerMessageSchema.safeParse(JSON.parse(text));
     } catch {

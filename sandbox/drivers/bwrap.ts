@@ -148,8 +148,7 @@ class BwrapSandbox implements SandboxProcess {
   /** The start of stderr: bwrap's own complaint when the sandbox cannot start. */
   private stderrHead = "";
 
-  constructor(
-    private readonly options: BwrapDriverOptions,
+  constructor(readonly options: BwrapDriverOptions,
     private readonly initHelper: string,
     private readonly seccompFile: string,
     private readonly spec: SandboxSpec,

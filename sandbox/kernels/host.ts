@@ -79,6 +79,7 @@ export function parseCargoDiagnostics(stdout: string): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   for (const line of stdout.split("\n")) {
     if (!line.startsWith("{")) continue;
+    // biome-ignore lint/suspicious/noExplicitAny: cargo's JSON messages, read field by field below
     let record: any;
     try {
       record = JSON.parse(line);
@@ -87,7 +88,7 @@ export function parseCargoDiagnostics(stdout: string): Diagnostic[] {
     }
     if (record.reason !== "compiler-message" || !record.message) continue;
     const message = record.message;
-    const span = (message.spans ?? []).find((s: any) => s.is_primary) ?? message.spans?.[0];
+    const span = (message.spans ?? []).find((s: { is_primary?: boolean }) => s.is_primary) ?? message.spans?.[0];
     diagnostics.push({
       level: message.level,
       message: message.message,

@@ -207,7 +207,7 @@ export function externalProfile(config: ExternalKernelConfig): KernelProfile {
     throw new Error(`${where}: ${why}`);
   };
   if (typeof config !== "object" || config === null) fail("must be an object");
-  if (typeof config.name !== "string" || !NAME.test(config.name)) fail("name must match " + NAME);
+  if (typeof config.name !== "string" || !NAME.test(config.name)) fail(`name must match ${NAME}`);
   if (typeof config.sourceDir !== "string" || !path.isAbsolute(config.sourceDir)) fail("sourceDir must be an absolute path");
   if (!Array.isArray(config.buildCommand) || config.buildCommand.length === 0 || !config.buildCommand.every((a) => typeof a === "string"))
     fail("buildCommand must be a non-empty argv array of strings");

@@ -73,7 +73,7 @@ function belongsToEditableCrate(name: string, crates: string[]): boolean {
   return crates.some((crate) => {
     const underscored = crate.replaceAll("-", "_");
     return [crate, underscored, `lib${underscored}`].some(
-      (prefix) => name === prefix || name.startsWith(prefix + "-") || name.startsWith(prefix + "."),
+      (prefix) => name === prefix || name.startsWith(`${prefix}-`) || name.startsWith(`${prefix}.`),
     );
   });
 }

@@ -70,7 +70,7 @@ export class CToolchain implements Toolchain {
     }
     const other = hideSandboxPaths(otherLines.join("\n"));
     const rendered = [...renderedLines, ...(other ? [other] : [])].join("\n");
-    return { items, rendered: rendered ? rendered + "\n" : "", stdout: hideSandboxPaths(stdout), stderr: other ? other + "\n" : "" };
+    return { items, rendered: rendered ? `${rendered}\n` : "", stdout: hideSandboxPaths(stdout), stderr: other ? `${other}\n` : "" };
   }
 
   private collect(d: GccDiagnostic, items: Diagnostic[], rendered: string[], depth: number): void {

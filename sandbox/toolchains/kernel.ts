@@ -17,7 +17,7 @@ const CARGO_STATUS = /^\s*(Compiling|Finished|Fresh|Building|Blocking|Locking|Up
 
 /** Turns `/abs/kernels/osbe/src/x.rs` (where the sandbox mounted the run tree) into `src/x.rs`. */
 export function kernelRelative(text: string, mountPath: string): string {
-  const prefix = mountPath.endsWith("/") ? mountPath : mountPath + "/";
+  const prefix = mountPath.endsWith("/") ? mountPath : `${mountPath}/`;
   return text.split(prefix).join("").split(` (${mountPath})`).join("");
 }
 
@@ -53,8 +53,8 @@ export function parseKernelBuildOutput(stdout: string, stderr: string, mountPath
   return {
     items,
     rendered: rendered.join(""),
-    stdout: otherStdout.length ? kernelRelative(otherStdout.join("\n"), mountPath) + "\n" : "",
-    stderr: otherStderr ? otherStderr + "\n" : "",
+    stdout: otherStdout.length ? `${kernelRelative(otherStdout.join("\n"), mountPath)}\n` : "",
+    stderr: otherStderr ? `${otherStderr}\n` : "",
   };
 }
 

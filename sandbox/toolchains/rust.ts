@@ -86,9 +86,9 @@ export class RustToolchain implements Toolchain {
     const otherText = hideSandboxPaths(other.join("\n"));
     return {
       items,
-      rendered: rendered.join("") + (otherText ? otherText + "\n" : ""),
+      rendered: rendered.join("") + (otherText ? `${otherText}\n` : ""),
       stdout: hideSandboxPaths(stdout),
-      stderr: otherText ? otherText + "\n" : "",
+      stderr: otherText ? `${otherText}\n` : "",
     };
   }
 }

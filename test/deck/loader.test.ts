@@ -239,7 +239,7 @@ describe("cache by content", () => {
   it("reconverts when index.adoc changes, and goes back to the cached result when it is restored", async () => {
     const a = await load("d", dir);
     const original = await fs.readFile(path.join(dir, "d/index.adoc"), "utf8");
-    await fs.writeFile(path.join(dir, "d/index.adoc"), original + "\n== Two\n\nmore\n");
+    await fs.writeFile(path.join(dir, "d/index.adoc"), `${original}\n== Two\n\nmore\n`);
     const b = await load("d", dir);
     expect(b.slideCount).toBe(a.slideCount + 1);
     await fs.writeFile(path.join(dir, "d/index.adoc"), original);

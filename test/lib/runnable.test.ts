@@ -71,7 +71,7 @@ describe("hidden groups", () => {
 describe("output diff", () => {
   it("shows removed and added lines with a little context, eliding long common runs", () => {
     const expected = ["a", "b", "c", "d", "e", "f", "g", "x"].join("\n");
-    const actual = ["a", "b", "c", "d", "e", "f", "g", "y", "z"].join("\n") + "\n";
+    const actual = `${["a", "b", "c", "d", "e", "f", "g", "y", "z"].join("\n")}\n`;
     expect(outputDiff(expected, actual)).toBe(["--- expected", "+++ actual", " …", " f", " g", "-x", "+y", "+z"].join("\n"));
     expect(outputDiff("one\n2\nthree", "one\ntwo\nthree")).toBe(["--- expected", "+++ actual", " one", "-2", "+two", " three"].join("\n"));
   });

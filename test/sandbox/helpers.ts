@@ -80,7 +80,7 @@ function mountsUnder(dir: string): string[] {
   return fs
     .readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
-    .filter((line) => line.split(" ")[4]?.startsWith(dir + "/"));
+    .filter((line) => line.split(" ")[4]?.startsWith(`${dir}/`));
 }
 
 export interface CollectedRun {

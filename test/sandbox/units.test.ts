@@ -116,7 +116,7 @@ describe("diagnostics parsers", () => {
       children: [],
       rendered: "warning: unused variable: `x`\n --> m/mod.rs:2:9\n",
     });
-    const parsed = new RustToolchain().parseDiagnostics("", line + "\n");
+    const parsed = new RustToolchain().parseDiagnostics("", `${line}\n`);
     expect(parsed.items).toEqual([{ file: "m/mod.rs", line: 2, column: 9, endLine: 2, endColumn: 10, severity: "warning", code: "unused_variables", message: "unused variable: `x`" }]);
     expect(parsed.rendered).toBe("warning: unused variable: `x`\n --> m/mod.rs:2:9\n");
   });

@@ -60,7 +60,7 @@ async function connect() {
   const waiters: Array<() => void> = [];
   ws.on("message", (data) => {
     messages.push(JSON.parse(data.toString()));
-    waiters.splice(0).forEach((w) => w());
+    for (const w of waiters.splice(0)) w();
   });
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
@@ -295,7 +295,7 @@ describe("kernel runs on the wire", () => {
     expect(exit).toMatchObject({ type: "exit", phase: "run", exitCode: 33, message: "kernel exited: success" });
     const types = client.eventsOf("k1").map((m) => m.type);
     expect(types.indexOf("running")).toBeGreaterThan(types.indexOf("compiled"));
-    expect(client.stdoutOf("k1")).toMatch(/^over the socket\n\[syscall\] int 0x80 is ready\n[^]*\[kernel\] all tasks finished, shutting down\n$/);
+    expect(client.stdoutOf("k1")).toMatch(/^over the socket\n\[syscall\] int 0x80 is ready\n[\s\S]*\[kernel\] all tasks finished, shutting down\n$/);
     // A file the kernel does not let a slide replace: an `invalid` error naming the allowed ones.
     client.send({ type: "run", id: "k2", language: "kernel", kernel: "osbe", files: [{ name: "Cargo.toml", content: "" }] });
     expect(await client.waitFor(client.isEnd("k2"))).toMatchObject({ type: "error", code: "invalid", message: expect.stringMatching(/allowed: src\/hello\.rs/) });

@@ -28,7 +28,8 @@ const MAX_CACHED = 200;
 
 function cache(): CacheState {
   const g = globalThis as { [CACHE]?: CacheState };
-  return (g[CACHE] ??= { stats: new Map(), decks: new Map() });
+  g[CACHE] ??= { stats: new Map(), decks: new Map() };
+  return g[CACHE];
 }
 
 /** Forget everything (tests). */

@@ -20,7 +20,7 @@ import { compileErrorNeedles, RunnableBlockSchema, splitHiddenLines, type Expect
 import type { DeckContext, DeckExtension } from "./extensions";
 
 // Asciidoctor.js nodes are Opal objects; the few methods used here, typed loosely.
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// biome-ignore lint/suspicious/noExplicitAny: Opal objects have no TypeScript types
 type Node = any;
 
 /** One `[source%run,…]` block as the author wrote it, before grouping. */
@@ -185,8 +185,8 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
   const listings: Node[] = doc.findBy({ context: "listing" }, (b: Node) => b.getStyle() === "source" && b.isOption("run"));
   for (const node of listings) {
     const loc = node.getSourceLocation?.();
-    const file = (loc && loc.getFile && loc.getFile()) ? path.resolve(ctx.dir, String(loc.getFile())) : indexFile;
-    const line: number = (loc && loc.getLineNumber && loc.getLineNumber()) || 0;
+    const file = (loc?.getFile?.()) ? path.resolve(ctx.dir, String(loc.getFile())) : indexFile;
+    const line: number = (loc?.getLineNumber?.()) || 0;
     const lang = LanguageSchema.safeParse(attr(node, "language"));
     if (!lang.success) {
       report(file, line, `runnable block: language must be c or rust, not ${attr(node, "language") ?? "(none)"}: [source%run,c] or [source%run,rust]`);
@@ -409,9 +409,8 @@ export function runnableExtension(onBlocks?: (blocks: RunnableBlock[]) => void):
     name: "runnable-blocks",
     register(registry, ctx) {
       registry.treeProcessor(function (this: Node) {
-        const self = this;
-        self.process((doc: Node) => {
-          const blocks = processRunnableBlocks(doc, ctx, (parent, html) => self.createPassBlock(parent, html, {}));
+        this.process((doc: Node) => {
+          const blocks = processRunnableBlocks(doc, ctx, (parent, html) => this.createPassBlock(parent, html, {}));
           onBlocks?.(blocks);
           return doc;
         });

@@ -19,7 +19,8 @@ const DEBOUNCE_MS = 120;
 
 function state(): WatchState {
   const g = globalThis as { [KEY]?: WatchState };
-  return (g[KEY] ??= { watcher: null, dir: "", listeners: new Set(), timers: new Map() });
+  g[KEY] ??= { watcher: null, dir: "", listeners: new Set(), timers: new Map() };
+  return g[KEY];
 }
 
 function announce(s: WatchState, deck: string): void {
