@@ -13,6 +13,9 @@ packages=(
   binutils               # GNU ld links the teaching kernel (Debian's rustc-web has no rust-lld)
   chromium               # headless browser for the Playwright tests
   fonts-dejavu-core fonts-liberation2  # readable text in screenshots and PDFs
+  redis-server           # shared state of replicas (REDIS_URL); tests start their own on a free port
+  haproxy                # the reverse proxy in front of replicas (deploy/haproxy), used by the replica tests
+  prometheus             # the scrape test and the replica bench read metrics through a real Prometheus
 )
 
 missing=()

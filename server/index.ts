@@ -10,12 +10,15 @@ import { readServerConfig } from "./config";
 import { createClientLimiter } from "./client-limits";
 import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
+import { closeRedis, connectRedisFromEnv } from "./redis";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
   // Next reads CONTENT_DIR itself (lib/deck); make the resolved folder the one it sees.
   process.env.CONTENT_DIR = config.contentDir;
 
+  // Shared state of replicas lives in Redis when REDIS_URL is set; null means in memory.
+  const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
   const engine = createEngine();
   const limiter = createClientLimiter();
   const runApi = createRunApi(engine, limiter);
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     await runSocket.close();
     await engine.shutdown();
+    if (redis) await closeRedis(redis);
     process.exit(0);
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
