@@ -27,7 +27,14 @@ export default defineConfig({
     command: "tsx server/index.ts",
     // The deck tests need stable decks, a broken one and a folder without index.adoc:
     // test/fixtures/e2e-content holds those (symlinks to test/fixtures/decks) plus a link to a real course deck.
-    env: { PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", CONTENT_DIR: process.env.E2E_CONTENT_DIR ?? "test/fixtures/e2e-content" },
+    // CLIENT_LIMITS: 16 connections per address, so a test can be the 17th "tab" (the defaults fit a class behind one address).
+    env: {
+      PORT: String(PORT),
+      HOST: "127.0.0.1",
+      NODE_ENV: "production",
+      CONTENT_DIR: process.env.E2E_CONTENT_DIR ?? "test/fixtures/e2e-content",
+      CLIENT_LIMITS: JSON.stringify({ maxConnectionsPerClient: 16 }),
+    },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,
     timeout: 120_000,

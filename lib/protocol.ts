@@ -237,6 +237,20 @@ export type RunEventType = RunEvent["type"];
 // WebSocket messages
 
 export const MAX_WS_MESSAGE_BYTES = 512 * 1024;
+
+/**
+ * Close codes the server ends /ws connections with; the close reason says the rest in words.
+ * A refused connection is accepted and closed at once with `refused`, because a browser page
+ * cannot read the status of a refused upgrade (a 429 looks like any network failure to it).
+ */
+export const WS_CLOSE = {
+  /** Over a per-client bound (too many connections from one address); try again later. */
+  refused: 4429,
+  /** The server is stopping or restarting; reconnect. */
+  shuttingDown: 1001,
+  /** The client read its output too slowly. */
+  slowReader: 1008,
+} as const;
 export const RunIdSchema = z.string().min(1).max(64);
 
 /** `run` carries the request's fields beside its id: `{type: "run", id, language, files, ...}`. */

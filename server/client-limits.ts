@@ -2,8 +2,13 @@
  * Per-client bounds: open WebSocket connections and a run rate (token bucket) per address.
  * Kept in this process's memory; with several replicas each bounds its own share, which is
  * what a per-replica load balancer hands it.
+ *
+ * "Client" is an address, and a whole class behind one NAT (or behind a proxy without
+ * TRUST_PROXY) is one address: the defaults are sized for that, a few hundred students with a
+ * tab or two each and a burst when everyone presses Run at once. CLIENT_LIMITS overrides them.
  */
 import type http from "node:http";
+import { z } from "zod";
 
 export interface ClientLimits {
   /** WebSocket connections one address may hold open. */
@@ -14,10 +19,36 @@ export interface ClientLimits {
 }
 
 export const defaultClientLimits: ClientLimits = {
-  maxConnectionsPerClient: 16,
-  runsPerMinute: 120,
-  runBurst: 60,
+  maxConnectionsPerClient: 500,
+  runsPerMinute: 1200,
+  runBurst: 300,
 };
+
+const ClientLimitsSchema = z
+  .object({
+    maxConnectionsPerClient: z.number().int().positive(),
+    runsPerMinute: z.number().positive(),
+    runBurst: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+
+/** Defaults, then CLIENT_LIMITS (JSON, e.g. `{"maxConnectionsPerClient":32}`) from the environment. */
+export function readClientLimits(env: Record<string, string | undefined> = process.env): ClientLimits {
+  if (!env.CLIENT_LIMITS) return { ...defaultClientLimits };
+  let json: unknown;
+  try {
+    json = JSON.parse(env.CLIENT_LIMITS);
+  } catch (error) {
+    throw new Error(`CLIENT_LIMITS is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = ClientLimitsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
+    throw new Error(`CLIENT_LIMITS: ${issues} (keys: maxConnectionsPerClient, runsPerMinute, runBurst)`);
+  }
+  return { ...defaultClientLimits, ...parsed.data };
+}
 
 export interface ClientLimiter {
   /** Why a new connection from this address is refused, or null. */
@@ -52,7 +83,7 @@ export function createClientLimiter(limits: Partial<ClientLimits> = {}, now: () 
     connectionRefusal(address) {
       const open = connections.get(address) ?? 0;
       return open >= l.maxConnectionsPerClient
-        ? `too many connections from ${address} (at most ${l.maxConnectionsPerClient})`
+        ? `too many open connections from your address (at most ${l.maxConnectionsPerClient}); close other tabs of this course or wait`
         : null;
     },
     openConnection(address) {

@@ -7,7 +7,7 @@ import { parse } from "node:url";
 import next from "next";
 import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
-import { createClientLimiter } from "./client-limits";
+import { createClientLimiter, readClientLimits } from "./client-limits";
 import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
 import { closeRedis, connectRedisFromEnv } from "./redis";
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   // Shared state of replicas lives in Redis when REDIS_URL is set; null means in memory.
   const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
   const engine = createEngine();
-  const limiter = createClientLimiter();
+  const limiter = createClientLimiter(readClientLimits());
   const runApi = createRunApi(engine, limiter);
   const runSocket = createRunSocket(engine, limiter);
 

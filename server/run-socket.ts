@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import {
   ClientMessageSchema,
   MAX_WS_MESSAGE_BYTES,
+  WS_CLOSE,
   describeZodError,
   type ServerMessage,
   type RunRequest,
@@ -38,6 +39,13 @@ export interface RunSocket {
   /** Closes every connection (their runs are killed) and waits until their runs are cleaned up. */
   close(): Promise<void>;
   readonly connectionCount: number;
+}
+
+/** A close reason may hold at most 123 bytes of UTF-8. */
+function closeReason(text: string): string {
+  let reason = text;
+  while (Buffer.byteLength(reason) > 123) reason = `${reason.slice(0, -2)}…`;
+  return reason;
 }
 
 export function createRunSocket(
@@ -73,7 +81,7 @@ export function createRunSocket(
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > opts.maxBufferedBytes) {
         // A reader this slow would make us hold unbounded output: cut it off, which kills its runs.
-        ws.close(1008, "client is not reading its output");
+        ws.close(WS_CLOSE.slowReader, "client is not reading its output");
         return;
       }
       ws.send(JSON.stringify(message));
@@ -134,7 +142,9 @@ export function createRunSocket(
       if (pathname !== "/ws") return false;
       const refusal = limiter.connectionRefusal(clientAddress(req));
       if (refusal) {
-        socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${refusal}\n`);
+        // Accepted and closed at once, so the page can read why (a 429 upgrade answer reaches a
+        // browser as a bare network error). The connection is never counted against the client.
+        wss.handleUpgrade(req, socket, head, (ws) => ws.close(WS_CLOSE.refused, closeReason(refusal)));
         return true;
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
@@ -142,7 +152,7 @@ export function createRunSocket(
     },
     async close() {
       clearInterval(heartbeat);
-      for (const ws of wss.clients) ws.close(1001, "server is shutting down");
+      for (const ws of wss.clients) ws.close(WS_CLOSE.shuttingDown, "server is shutting down");
       await Promise.allSettled([...pendingCleanups]);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },

@@ -221,7 +221,8 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       onEvent({ type: "error", code: "invalid", message: `this example cannot run: ${describeZodError(request.error)}` });
       return;
     }
-    session.current = pageConnection().run(request.data, onEvent);
+    // Until the server answers, the status says why the run waits (refused, offline, restarting).
+    session.current = pageConnection().run(request.data, onEvent, (why) => why && setStatus(why));
   }, [block, onEvent]);
   runRef.current = run;
 

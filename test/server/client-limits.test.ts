@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { createClientLimiter } from "../../server/client-limits";
+import { createClientLimiter, defaultClientLimits, readClientLimits } from "../../server/client-limits";
 
 describe("client limits", () => {
   it("bounds connections per address and frees them on close", () => {
     const limiter = createClientLimiter({ maxConnectionsPerClient: 2 });
     const a = limiter.openConnection("1.1.1.1");
     limiter.openConnection("1.1.1.1");
-    expect(limiter.connectionRefusal("1.1.1.1")).toMatch(/too many connections/);
+    expect(limiter.connectionRefusal("1.1.1.1")).toMatch(/too many open connections/);
     expect(limiter.connectionRefusal("2.2.2.2")).toBeNull();
     a();
     a(); // releasing twice counts once
@@ -22,5 +22,20 @@ describe("client limits", () => {
     t += 1000;
     expect(limiter.takeRun("a")).toBeNull();
     expect(limiter.takeRun("a")).not.toBeNull();
+  });
+
+  it("reads CLIENT_LIMITS over defaults that fit a class behind one address, and names a bad setting", () => {
+    // A class of a few hundred behind one NAT address must not be refused by default.
+    expect(defaultClientLimits.maxConnectionsPerClient).toBeGreaterThanOrEqual(300);
+    expect(defaultClientLimits.runBurst).toBeGreaterThanOrEqual(200);
+    expect(readClientLimits({})).toEqual(defaultClientLimits);
+    expect(readClientLimits({ CLIENT_LIMITS: '{"maxConnectionsPerClient":16,"runsPerMinute":120}' })).toEqual({
+      ...defaultClientLimits,
+      maxConnectionsPerClient: 16,
+      runsPerMinute: 120,
+    });
+    expect(() => readClientLimits({ CLIENT_LIMITS: "{" })).toThrow(/CLIENT_LIMITS is not valid JSON/);
+    expect(() => readClientLimits({ CLIENT_LIMITS: '{"connections":3}' })).toThrow(/CLIENT_LIMITS: .*connections/);
+    expect(() => readClientLimits({ CLIENT_LIMITS: '{"runBurst":0}' })).toThrow(/CLIENT_LIMITS: runBurst/);
   });
 });

@@ -22,8 +22,8 @@ afterAll(async () => {
   await engine.shutdown();
 });
 
-async function startServer(port = 0): Promise<{ server: http.Server; socket: RunSocket; port: number }> {
-  const socket = createRunSocket(engine, createClientLimiter());
+async function startServer(port = 0, limits: Parameters<typeof createClientLimiter>[0] = {}): Promise<{ server: http.Server; socket: RunSocket; port: number }> {
+  const socket = createRunSocket(engine, createClientLimiter(limits));
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   server.on("upgrade", (req, s, head) => {
     if (!socket.handleUpgrade(req, s, head)) s.destroy();
@@ -90,4 +90,41 @@ describe("RunConnection", () => {
       connection.dispose();
     }
   });
+
+  it("a run refused a connection says why, waits, and goes out by itself when a connection is free", async () => {
+    const server = await startServer(0, { maxConnectionsPerClient: 1 });
+    const url = `ws://127.0.0.1:${server.port}/ws`;
+    const holder = new WebSocket(url);
+    await new Promise((resolve) => holder.once("open", resolve));
+    const connection = new RunConnection({ url, WebSocketImpl: WebSocket as never, backoffMs: 100, maxBackoffMs: 400 });
+    try {
+      const waits: Array<string | null> = [];
+      const events: RunEvent[] = [];
+      const ended = new Promise<void>((resolve) => {
+        connection.run(
+          c('#include <stdio.h>\nint main(void){puts("through");}\n'),
+          (event) => {
+            events.push(event);
+            if (event.type === "exit" || event.type === "error") resolve();
+          },
+          (why) => waits.push(why),
+        );
+      });
+      // Refused while the other connection holds the address's only slot: the reason in words.
+      for (let i = 0; i < 400 && !waits.some((w) => w?.includes("refused")); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(waits.find((w) => w?.includes("refused"))).toMatch(
+        /connection refused by the server: too many open connections from your address \(at most 1\).*Retrying in \d+ s/,
+      );
+      expect(events).toEqual([]);
+      holder.close();
+      await ended;
+      expect(waits.at(-1)).toBeNull();
+      expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+      expect(events.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe("through\n");
+    } finally {
+      connection.dispose();
+      holder.close();
+      await stopServer(server);
+    }
+  }, 60_000);
 });
