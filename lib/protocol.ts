@@ -64,7 +64,12 @@ export const SourceFileSchema = z.object({
 });
 export type SourceFile = z.infer<typeof SourceFileSchema>;
 
-export const LanguageSchema = z.enum(["c", "rust"]);
+/**
+ * c: gcc; cpp: g++; asm: x86-64 assembly in NASM syntax (nasm -f elf64), linked by gcc; rust: rustc
+ * with the curated crates. C, C++ and assembly runs may mix files: .asm (NASM), .s/.S (GNU as) and
+ * .c/.cpp are all built and linked into one program.
+ */
+export const LanguageSchema = z.enum(["c", "cpp", "asm", "rust"]);
 export type Language = z.infer<typeof LanguageSchema>;
 
 /** Compiler flags each language accepts; anything else is refused with a message naming it. */
@@ -77,11 +82,25 @@ export const C_FLAGS: readonly RegExp[] = [
   /^-lm$/,
   /^-g$/,
 ];
+export const CPP_FLAGS: readonly RegExp[] = [
+  /^-O[0-3s]$/,
+  /^-std=(c|gnu)\+\+(11|14|17|20|23|2a|2b)$/,
+  /^-W(all|extra|pedantic|error)$/,
+  /^-pedantic$/,
+  /^-pthread$/,
+  /^-lm$/,
+  /^-g$/,
+];
+/** Assembly: debug info, the (implied) output format, and what the C files linked with it may use. */
+export const ASM_FLAGS: readonly RegExp[] = [/^-g$/, /^-felf64$/, /^-O[0-3s]$/, /^-pthread$/, /^-lm$/];
 export const RUST_FLAGS: readonly RegExp[] = [/^--edition=(2015|2018|2021|2024)$/, /^--(debug|release)$/];
 
+const FLAGS: Record<Language, readonly RegExp[]> = { c: C_FLAGS, cpp: CPP_FLAGS, asm: ASM_FLAGS, rust: RUST_FLAGS };
+
 export function flagAllowed(language: Language, flag: string): boolean {
-  const allowed = language === "c" ? C_FLAGS : RUST_FLAGS;
-  return allowed.some((re) => re.test(flag));
+  // Assembly mixed into a C or C++ run: nasm's implied format flag is harmless there too.
+  if (flag === "-felf64" && (language === "c" || language === "cpp")) return true;
+  return FLAGS[language].some((re) => re.test(flag));
 }
 
 const RunRequestFields = {
@@ -118,7 +137,7 @@ function checkFiles(files: SourceFile[], ctx: z.RefinementCtx): void {
   }
 }
 
-/** A C or Rust program: compiled, then run. */
+/** A C, C++, assembly or Rust program: compiled, then run. */
 export const ProgramRunRequestSchema = z.object(RunRequestFields).strict().superRefine(checkRunRequest);
 export type ProgramRunRequest = z.infer<typeof ProgramRunRequestSchema>;
 export type ProgramRunRequestInput = z.input<typeof ProgramRunRequestSchema>;
@@ -154,9 +173,9 @@ export const KernelRunRequestSchema = z.object(KernelRunRequestFields).strict().
 export type KernelRunRequest = z.infer<typeof KernelRunRequestSchema>;
 export type KernelRunRequestInput = z.input<typeof KernelRunRequestSchema>;
 
-const LANGUAGE_ERROR = { error: `language must be one of "c", "rust" or "${KERNEL_LANGUAGE}"` };
+const LANGUAGE_ERROR = { error: `language must be one of "c", "cpp", "asm", "rust" or "${KERNEL_LANGUAGE}"` };
 
-/** Any run: a program (language c or rust) or a kernel (language "kernel"). */
+/** Any run: a program (language c, cpp, asm or rust) or a kernel (language "kernel"). */
 export const RunRequestSchema = z.discriminatedUnion("language", [ProgramRunRequestSchema, KernelRunRequestSchema], LANGUAGE_ERROR);
 export type RunRequest = z.infer<typeof RunRequestSchema>;
 export type RunRequestInput = z.input<typeof RunRequestSchema>;
@@ -314,7 +333,7 @@ const ApiKernelRunRequestSchema = z
 export const ApiRunRequestSchema = z.discriminatedUnion("language", [ApiProgramRunRequestSchema, ApiKernelRunRequestSchema], LANGUAGE_ERROR);
 export type ApiRunRequest = z.infer<typeof ApiRunRequestSchema>;
 
-export const MAIN_FILE: Record<Language, string> = { c: "main.c", rust: "main.rs" };
+export const MAIN_FILE: Record<Language, string> = { c: "main.c", cpp: "main.cpp", asm: "main.asm", rust: "main.rs" };
 
 export interface ApiRunResponse {
   compile: {

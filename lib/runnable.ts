@@ -60,9 +60,22 @@ export type RunnableBlock = z.infer<typeof RunnableBlockSchema>;
 /**
  * Hidden lines: compiled but not shown until the reader asks.
  * Rust follows rustdoc: a line `# code` (or a lone `#`) is hidden; `##` stands for a literal `#`.
- * C uses `~ code` (or a lone `~`): no C line starts with a tilde and a space in practice.
+ * C, C++ and assembly use `~ code` (or a lone `~`): no line of theirs starts with a tilde and a
+ * space in practice.
  */
-export const HIDDEN_MARKER: Record<Language, string> = { rust: "#", c: "~" };
+export const HIDDEN_MARKER: Record<Language, string> = { rust: "#", c: "~", cpp: "~", asm: "~" };
+
+/**
+ * The ACE mode for one file of an example, by its extension (a C run may hold max.asm and f.s):
+ * NASM → assembly_x86, GNU as → gas (components/runner/ace-mode-gas.ts), C and C++ → c_cpp.
+ */
+export function aceModeFor(fileName: string, language: Language): string {
+  if (/\.(asm|nasm|inc)$/i.test(fileName)) return "ace/mode/assembly_x86";
+  if (/\.[sS]$/.test(fileName)) return "ace/mode/gas";
+  if (/\.(c|h|cpp|cc|cxx|hpp|hh|hxx)$/.test(fileName)) return "ace/mode/c_cpp";
+  if (/\.rs$/.test(fileName)) return "ace/mode/rust";
+  return language === "rust" ? "ace/mode/rust" : language === "asm" ? "ace/mode/assembly_x86" : "ace/mode/c_cpp";
+}
 
 export interface SplitSource {
   /** The code as compiled: markers removed. */

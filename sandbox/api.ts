@@ -29,6 +29,10 @@ export interface EngineHealth {
   kernels: KernelHealth[];
   /** Set when the kernel profiles' configuration (OSBE_KERNELS, OSBE_KERNELS_FILE) could not be read. */
   kernelsProblem?: string;
+  /** The crates Rust programs can use (`use nix::unistd::fork;`), prebuilt by scripts/build-crates.ts. */
+  rustCrates: Array<{ name: string; version: string }>;
+  /** Set when they are not built or not current: Rust runs then have the standard library only. */
+  rustCratesProblem?: string;
 }
 
 export interface KernelHealth {

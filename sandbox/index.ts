@@ -25,7 +25,7 @@ import { KernelJob, warmTreeProblem, type KernelState } from "./kernel-job";
 import { loadKernelProfiles, type KernelProfile } from "./kernels/profile";
 import { resolveAdmission, resolveLimits, type SandboxLimits, type SandboxLimitsInput } from "./limits";
 import { Scheduler } from "./scheduler";
-import { CToolchain } from "./toolchains/c";
+import { AsmToolchain, CppToolchain, CToolchain } from "./toolchains/c";
 import { RustToolchain } from "./toolchains/rust";
 import type { Toolchain } from "./toolchains/toolchain";
 
@@ -59,6 +59,8 @@ export interface EngineOptions {
    * traversable by the sandbox uids. Default: the bwrap driver's temp root.
    */
   kernelTreeRoot: string;
+  /** Where scripts/build-crates.ts built the Rust crates; default OSBE_RUST_CRATES_TARGET or sandbox/toolchains/rust-crates/target. */
+  rustCratesDir: string;
 }
 
 interface ToolchainState {
@@ -92,13 +94,14 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   const kernelTreeRoot =
     options.kernelTreeRoot ?? (driver instanceof BwrapDriver ? driver.options.tempRoot : path.join(os.tmpdir(), "osbyexample-kernel-runs"));
   const kernelToolchain: ToolchainInfo = { name: "cargo", version: "" };
+  const rust = new RustToolchain(undefined, options.rustCratesDir);
   let runCounter = 0;
   let closed = false;
 
   const ready = (async () => {
     await driver.prepare();
     await cache.open();
-    for (const toolchain of [new CToolchain(), new RustToolchain()] as Toolchain[]) {
+    for (const toolchain of [new CToolchain(), new CppToolchain(), new AsmToolchain(), rust] as Toolchain[]) {
       const state: ToolchainState = { toolchain, info: { name: toolchain.name, version: "" } };
       try {
         state.info.version = await toolchain.detectVersion();
@@ -198,6 +201,8 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
           };
         }),
         ...(kernelsProblem ? { kernelsProblem } : {}),
+        rustCrates: (rust.crates?.crates ?? []).map((c) => ({ name: c.name, version: c.version })),
+        ...(rust.cratesProblem ? { rustCratesProblem: rust.cratesProblem } : {}),
       };
     },
 

@@ -100,6 +100,7 @@ export class Job extends RunLifecycle {
       argv0: toolchain.name,
       args: command.args,
       files: this.request.files,
+      ...(command.readOnlyBinds ? { readOnlyBinds: command.readOnlyBinds } : {}),
       env: SANDBOX_ENV,
       limits,
       closeStdinAfterInput: true,

@@ -13,3 +13,7 @@ fi
 
 # Warm build trees of the kernel lab (about 25 s the first time, a fraction of a second after).
 node_modules/.bin/tsx scripts/build-kernels.ts
+
+# The Rust crates examples may use (libc, nix, rand, …), built once with the crate registry
+# reachable (a few minutes the first time, a fraction of a second after); runs are offline.
+node_modules/.bin/tsx scripts/build-crates.ts

@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   gcc libc6-dev          # C toolchain for students' programs
+  g++                    # C++ programs
+  nasm                   # x86-64 assembly (NASM syntax); GNU as comes with binutils
   rustc-web cargo-web    # Rust toolchain in /usr, reachable by the sandbox user (rustup's lives in /root)
   rust-web-src           # Rust sources with vendored crates: offline -Z build-std for no_std kernels
   bubblewrap             # the default sandbox driver
@@ -39,7 +41,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Update the package lists only when they are missing or older than a day, to stay quick.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 -print -quit 2>/dev/null)" ]; then
-  apt-get update -qq
+  apt-get update -qq -o DPkg::Lock::Timeout=300
 fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt run (unattended upgrades, a parallel setup) holds the lock for a while: wait for it.
+apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: system packages installed"

@@ -100,6 +100,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         const controller = await EditorController.create({
           element: host,
           language: block.language,
+          fileName: name,
           state: saved?.state ?? EditorController.initialState(author.code, author.hiddenLines),
           readOnly: block.readOnly,
           maxLines: block.lines ?? linesThatFit(root),

@@ -9,7 +9,8 @@
  */
 import type { Ace } from "ace-builds";
 import type { Diagnostic, Language } from "../../lib/protocol";
-import { mergeHidden, separateHidden, type HiddenGroup } from "../../lib/runnable";
+import { aceModeFor, mergeHidden, separateHidden, type HiddenGroup } from "../../lib/runnable";
+import { defineGasMode } from "./ace-mode-gas";
 
 type AceModule = typeof import("ace-builds");
 
@@ -22,8 +23,10 @@ async function loadAce(): Promise<AceModule> {
     await Promise.all([
       import("ace-builds/src-noconflict/mode-c_cpp"),
       import("ace-builds/src-noconflict/mode-rust"),
+      import("ace-builds/src-noconflict/mode-assembly_x86"),
       import("ace-builds/src-noconflict/theme-github_light_default"),
     ]);
+    defineGasMode(ace);
     return ace;
   })();
   return aceLoading;
@@ -39,6 +42,8 @@ export interface FileState {
 export interface EditorOptions {
   element: HTMLElement;
   language: Language;
+  /** The file's name: its extension picks the mode in mixed groups (max.asm beside main.c). */
+  fileName: string;
   state: FileState;
   readOnly: boolean;
   /** Rows the editor grows to before it scrolls. */
@@ -69,10 +74,10 @@ export class EditorController {
   static async create(options: EditorOptions): Promise<EditorController> {
     const ace = await loadAce();
     const editor = ace.edit(options.element, {
-      mode: options.language === "c" ? "ace/mode/c_cpp" : "ace/mode/rust",
+      mode: aceModeFor(options.fileName, options.language),
       theme: "ace/theme/github_light_default",
       readOnly: options.readOnly,
-      // C and Rust modes have no syntax worker; don't try to load one.
+      // C, Rust and assembly modes have no syntax worker; don't try to load one.
       useWorker: false,
       minLines: 3,
       maxLines: options.maxLines,

@@ -1,12 +1,15 @@
 /**
  * Rust with Debian's rustc-web in /usr (rustup's toolchain under /root is out of the sandbox user's
  * reach). main.rs is the crate root; `mod x;` finds x.rs or x/mod.rs beside it in /work.
- * Diagnostics come from --error-format=json, one JSON object per line on stderr, each carrying
- * rustc's own `rendered` text.
+ * The curated crates (libc, nix, rand, …; ./rust-crates.ts) are prebuilt and offered with --extern,
+ * read-only at /crates. Diagnostics come from --error-format=json, one JSON object per line on
+ * stderr, each carrying rustc's own `rendered` text; a crate that is not offered gets a help
+ * naming the ones that are.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import type { Diagnostic, ProgramRunRequest as RunRequest } from "../../lib/protocol";
+import { CRATES_SANDBOX_DIR, describeCrates, externArgs, loadCrates, type CratesManifest } from "./rust-crates";
 import { BINARY_NAME, COMPILE_OUTPUT_DIR, hideSandboxPaths, type CompileCommand, type ParsedDiagnostics, type Toolchain } from "./toolchain";
 
 const run = promisify(execFile);
@@ -30,16 +33,36 @@ export interface RustDiagnostic {
   rendered: string | null;
 }
 
+/** Names a path may start with that are never a missing crate. */
+const NOT_CRATES = new Set(["std", "core", "alloc", "crate", "self", "super", "proc_macro", "test"]);
+
 export class RustToolchain implements Toolchain {
   readonly language = "rust" as const;
   readonly name = "rustc";
+  /** The prebuilt crates, once detectVersion() found them current; null: plain std only. */
+  crates: CratesManifest | null = null;
+  /** Why there are no crates, for health. */
+  cratesProblem: string | undefined;
 
-  constructor(readonly binary = "/usr/bin/rustc") {}
+  constructor(
+    readonly binary = "/usr/bin/rustc",
+    /** Where scripts/build-crates.ts built the crates; undefined: its default. */
+    private readonly cratesTargetDir?: string,
+  ) {}
 
   async detectVersion(): Promise<string> {
     const { stdout } = await run(this.binary, ["--version"], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
     // "rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)" → "1.96.0 (ac68faa20 2026-05-25)"
-    return stdout.trim().replace(/^rustc /, "").replace(/ \(built from a source tarball\)$/, "");
+    const version = stdout.trim().replace(/^rustc /, "").replace(/ \(built from a source tarball\)$/, "");
+    const crates = loadCrates(version, this.cratesTargetDir);
+    if ("manifest" in crates) {
+      this.crates = crates.manifest;
+      this.cratesProblem = undefined;
+    } else {
+      this.crates = null;
+      this.cratesProblem = crates.problem;
+    }
+    return version;
   }
 
   compileCommand(request: RunRequest): CompileCommand {
@@ -62,9 +85,11 @@ export class RustToolchain implements Toolchain {
         // /usr/bin/cc is a symlink through /etc/alternatives, and the sandbox has no /etc.
         "-C", "linker=gcc",
         ...(release ? ["-C", "opt-level=3", "-C", "debug-assertions=off"] : ["-C", "opt-level=0"]),
+        ...(this.crates ? externArgs(this.crates) : []),
         "-o", `${COMPILE_OUTPUT_DIR}/${BINARY_NAME}`,
         "main.rs",
       ],
+      ...(this.crates ? { readOnlyBinds: [{ host: this.crates.depsDir, sandbox: CRATES_SANDBOX_DIR }] } : {}),
     };
   }
 
@@ -82,6 +107,11 @@ export class RustToolchain implements Toolchain {
       if (d.rendered) rendered.push(hideSandboxPaths(d.rendered));
       const item = rustcDiagnosticItem(d, hideSandboxPaths);
       if (item) items.push(item);
+      const help = item ? this.missingCrateHelp(d, item) : null;
+      if (help) {
+        items.push(help);
+        rendered.push(`help: ${help.message}\n\n`);
+      }
     }
     const otherText = hideSandboxPaths(other.join("\n"));
     return {
@@ -89,6 +119,29 @@ export class RustToolchain implements Toolchain {
       rendered: rendered.join("") + (otherText ? `${otherText}\n` : ""),
       stdout: hideSandboxPaths(stdout),
       stderr: otherText ? `${otherText}\n` : "",
+    };
+  }
+
+  /**
+   * For "cannot find module or crate `tokio`", "unresolved import `tokio`", "can't find crate for
+   * `tokio`": a help naming the crates a run can use, at the error's place. Null for anything else
+   * and for names that are one of them (or std's).
+   */
+  private missingCrateHelp(d: RustDiagnostic, at: Diagnostic): Diagnostic | null {
+    if (d.level !== "error" || !["E0432", "E0433", "E0463"].includes(d.code?.code ?? "")) return null;
+    const name = /(?:module or crate|unlinked crate|crate for|unresolved import) `([A-Za-z_][A-Za-z0-9_]*)/.exec(d.message)?.[1];
+    if (!name || NOT_CRATES.has(name)) return null;
+    const crates = this.crates?.crates ?? [];
+    if (crates.some((c) => c.name === name)) return null;
+    const offered = crates.length
+      ? `the crates available here are ${describeCrates(crates)}`
+      : "no crates beyond the standard library are available on this server";
+    return {
+      file: at.file,
+      line: at.line,
+      column: at.column,
+      severity: "help",
+      message: `if \`${name}\` is meant to be a crate: it is not one runs can use (they have no network); ${offered}`,
     };
   }
 }

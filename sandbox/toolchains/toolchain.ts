@@ -37,6 +37,8 @@ export const PROGRAM_ENV: Record<string, string> = {
 export interface CompileCommand {
   program: string;
   args: string[];
+  /** Host folders the compiler reads, visible read-only in the compile sandbox (the prebuilt Rust crates). */
+  readOnlyBinds?: Array<{ host: string; sandbox: string }>;
 }
 
 export interface ParsedDiagnostics {

@@ -144,7 +144,7 @@ describe("authoring mistakes", () => {
     expect(problems).toEqual([
       "runnable-problems/index.adoc:6: runnable block: flag not allowed for c: -fplugin=evil.so",
       'runnable-problems/index.adoc:6: runnable block: lines must be a positive whole number, not "many"',
-      "runnable-problems/index.adoc:11: runnable block: language must be c or rust, not python: [source%run,c] or [source%run,rust]",
+      "runnable-problems/index.adoc:11: runnable block: language must be c, cpp, asm or rust, not python: [source%run,c], [source%run,cpp], [source%run,asm] or [source%run,rust]",
       "runnable-problems/index.adoc:23: id assigned to block already in use: same",
       "runnable-problems/index.adoc:23: runnable block: args: unterminated single quote",
       'runnable-problems/index.adoc:23: runnable block: duplicate runnable id "same" (also at runnable-problems/index.adoc:16); give one of them id=…',

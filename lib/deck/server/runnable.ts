@@ -43,6 +43,19 @@ interface RawBlock {
   errors?: Node;
 }
 
+/**
+ * The language of an example from its blocks' languages: one language, or C / C++ with assembly
+ * files (`[source%run,c]` main.c beside `[source%run,asm,file=max.asm]` is a C run that assembles
+ * max.asm). Null for any other mix.
+ */
+export function groupLanguage(languages: Language[]): Language | null {
+  const set = new Set(languages);
+  if (set.size === 1) return languages[0]!;
+  set.delete("asm");
+  if (set.size === 1 && (set.has("c") || set.has("cpp"))) return [...set][0]!;
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Attribute parsing (exported for tests)
 
@@ -189,7 +202,11 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
     const line: number = (loc?.getLineNumber?.()) || 0;
     const lang = LanguageSchema.safeParse(attr(node, "language"));
     if (!lang.success) {
-      report(file, line, `runnable block: language must be c or rust, not ${attr(node, "language") ?? "(none)"}: [source%run,c] or [source%run,rust]`);
+      report(
+        file,
+        line,
+        `runnable block: language must be c, cpp, asm or rust, not ${attr(node, "language") ?? "(none)"}: [source%run,c], [source%run,cpp], [source%run,asm] or [source%run,rust]`,
+      );
       continue;
     }
     const language = lang.data;
@@ -250,12 +267,12 @@ export function processRunnableBlocks(doc: Node, ctx: DeckContext, createPass: (
     const last = members[members.length - 1];
     const problem = (message: string, at: RawBlock = last) => report(at.file, at.line, `runnable block: ${message}`);
 
-    const languages = new Set(members.map((m) => m.language));
-    if (languages.size > 1) {
-      problem(`group "${last.group}" mixes languages (${[...languages].join(", ")})`);
+    const language = groupLanguage(members.map((m) => m.language));
+    if (!language) {
+      const languages = new Set(members.map((m) => m.language));
+      problem(`group "${last.group}" mixes languages (${[...languages].join(", ")}); only C or C++ with assembly mix`);
       continue;
     }
-    const language = last.language;
 
     // One setting per example: the first block that sets it wins; a different value elsewhere is a mistake.
     const setting = (name: string): { value: string; at: RawBlock } | undefined => {

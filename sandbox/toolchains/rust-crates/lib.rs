@@ -1,0 +1,1 @@
+//! Nothing of its own: this package only makes cargo build the crates in Cargo.toml.
