@@ -25,6 +25,8 @@ export interface EngineHealth {
   queued: number;
   maxConcurrent: number;
   maxQueue: number;
+  /** Sandboxes prepared ahead of use, waiting for a run. */
+  preparedSandboxes: number;
   /** The kernel lab's kernel profiles: what a `language: "kernel"` request may name. */
   kernels: KernelHealth[];
   /** Set when the kernel profiles' configuration (OSBE_KERNELS, OSBE_KERNELS_FILE) could not be read. */

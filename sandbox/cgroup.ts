@@ -58,6 +58,38 @@ export class CgroupSet {
     await write(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
   }
 
+  /**
+   * Changes the limits of a cgroup made earlier (a prepared sandbox gets its run's limits at start).
+   * memsw must stay ≥ memory: when raising, memsw goes first; when lowering, memory does.
+   */
+  async setLimits(limits: CgroupLimits): Promise<void> {
+    const mem = String(limits.memoryBytes);
+    try {
+      await write(this.dirs.memory, "memory.limit_in_bytes", mem);
+      await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined);
+    } catch {
+      await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined);
+      await write(this.dirs.memory, "memory.limit_in_bytes", mem);
+    }
+    await write(this.dirs.pids, "pids.max", String(limits.processes));
+    await write(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
+  }
+
+  /** Zeroes CPU time and peak memory, so a prepared sandbox reports its program's use only. */
+  resetCounters(): void {
+    for (const [dir, file] of [
+      [this.dirs.cpuacct, "cpuacct.usage"],
+      [this.dirs.memory, "memory.max_usage_in_bytes"],
+      [this.dirs.memory, "memory.memsw.max_usage_in_bytes"],
+    ] as const) {
+      try {
+        fs.writeFileSync(path.join(dir, file), "0");
+      } catch {
+        // absent without swap accounting
+      }
+    }
+  }
+
   /** Current CPU time and memory, for stats events and the CPU-time limit. */
   usage(): CgroupUsage {
     return {

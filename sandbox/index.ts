@@ -23,7 +23,8 @@ import type { SandboxDriver } from "./drivers/driver";
 import { Job } from "./job";
 import { KernelJob, warmTreeProblem, type KernelState } from "./kernel-job";
 import { loadKernelProfiles, type KernelProfile } from "./kernels/profile";
-import { resolveAdmission, resolveLimits, type SandboxLimits, type SandboxLimitsInput } from "./limits";
+import { resolveAdmission, resolveLimits, runLimitsFor, type SandboxLimits, type SandboxLimitsInput } from "./limits";
+import { SandboxPool } from "./pool";
 import { Scheduler } from "./scheduler";
 import { AsmToolchain, CppToolchain, CToolchain } from "./toolchains/c";
 import { RustToolchain } from "./toolchains/rust";
@@ -50,6 +51,8 @@ export interface EngineOptions {
   cacheMaxBytes: number;
   /** Start of every sandbox name (cgroups, temp dirs); default "run-<random>" per engine. */
   namePrefix: string;
+  /** Keep sandboxes prepared ahead of use (sandbox/pool.ts) when the driver can; default true. */
+  prepareSandboxes: boolean;
   /** How often `stats` events are sent while a program runs. */
   statsIntervalMs: number;
   /** Kernel profiles for `language: "kernel"`; default loadKernelProfiles() (kernels/osbe + OSBE_KERNELS). */
@@ -79,6 +82,9 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   );
   const scheduler = new Scheduler(admission.concurrency, admission.queueLength);
   const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
+  const pool = new SandboxPool(driver, { namePrefix });
+  // Jobs start their sandboxes through the pool: prepared ones where it has them, fresh otherwise.
+  const sandboxes: SandboxDriver = options.prepareSandboxes === false ? driver : pool;
   const toolchains = new Map<Language, ToolchainState>();
   const jobs = new Set<Job | KernelJob>();
   // Profiles are configuration: a broken OSBE_KERNELS is reported by health() and by kernel runs,
@@ -114,6 +120,14 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       await fs.promises.mkdir(kernelTreeRoot, { recursive: true, mode: 0o711 });
       kernelToolchain.version = await cargoVersion().catch(() => "unknown");
     }
+    if (sandboxes === pool && !closed) {
+      // Every program run uses these two shapes per slot: have them waiting before the first run.
+      const runWorkspace = runLimitsFor(limits, undefined).workspaceMiB;
+      for (let slot = 0; slot < admission.concurrency; slot++) {
+        pool.keepWarm({ slot, workspaceMiB: limits.compile.workspaceMiB, readOnlyBinds: [], readWriteBinds: [] });
+        pool.keepWarm({ slot, workspaceMiB: runWorkspace, readOnlyBinds: [], readWriteBinds: [] });
+      }
+    }
   })();
   ready.catch(() => undefined); // reported by health() and by each run
 
@@ -133,7 +147,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       if (isKernelRequest(request)) {
         const job = new KernelJob(
           {
-            driver,
+            driver: sandboxes,
             scheduler,
             cache,
             ready,
@@ -153,7 +167,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       }
       const job = new Job(
         {
-          driver,
+          driver: sandboxes,
           scheduler,
           cache,
           limits,
@@ -190,6 +204,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         queued: scheduler.queued,
         maxConcurrent: scheduler.concurrency,
         maxQueue: scheduler.queueLength,
+        preparedSandboxes: pool.preparedCount,
         kernels: kernels.map(({ profile }) => {
           const why = problem ?? warmTreeProblem(profile);
           return {
@@ -211,6 +226,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       const all = [...jobs];
       for (const job of all) job.kill();
       await Promise.all(all.map((job) => job.done));
+      await pool.close();
     },
   };
 }

@@ -39,7 +39,7 @@ export class Job extends RunLifecycle {
     private readonly name: string,
   ) {
     super(sink, ctx.scheduler);
-    this.done = this.lifecycle();
+    this.done = this.settled(this.lifecycle());
   }
 
   writeStdin(data: string): void {
@@ -93,7 +93,7 @@ export class Job extends RunLifecycle {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const incoming = this.ctx.cache.incomingPath(key, this.name);
-    this.sandbox = this.ctx.driver.start({
+    this.sandbox = this.startSandbox(this.ctx.driver, {
       name: `${this.name}-c`,
       slot,
       program: command.program,
@@ -158,14 +158,14 @@ export class Job extends RunLifecycle {
       if (data) this.emit({ type, data });
     };
     const initialStdin = this.request.stdin;
-    const sandbox = this.ctx.driver.start({
+    const sandbox = this.startSandbox(this.ctx.driver, {
       name: `${this.name}-r`,
       slot,
       program: PROGRAM_PATH,
       argv0: PROGRAM_ARGV0,
       args: this.request.args,
       files: this.request.files,
-      readOnlyBinds: [{ host: this.ctx.cache.binaryPath(binaryKey), sandbox: PROGRAM_PATH }],
+      programFile: this.ctx.cache.binaryPath(binaryKey),
       env: PROGRAM_ENV,
       limits,
       stdin: initialStdin,

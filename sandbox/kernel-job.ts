@@ -87,7 +87,7 @@ export class KernelJob extends RunLifecycle {
     private readonly name: string,
   ) {
     super(sink, ctx.scheduler);
-    this.done = this.lifecycle();
+    this.done = this.settled(this.lifecycle());
   }
 
   /** The kernel's serial console takes no input from the slide. */
@@ -181,7 +181,7 @@ export class KernelJob extends RunLifecycle {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const [program, ...args] = profile.buildCommand;
-    this.sandbox = this.ctx.driver.start({
+    this.sandbox = this.startSandbox(this.ctx.driver, {
       name: `${this.name}-b`,
       slot,
       program: program!,
@@ -250,7 +250,7 @@ export class KernelJob extends RunLifecycle {
     const [program, ...args] = qemuArgv(profile, imageInSandbox);
     const stdout = new Coalescer((data) => this.emit({ type: "stdout", data }));
     const stderr = new Coalescer((data) => this.emit({ type: "stderr", data }));
-    const sandbox = this.ctx.driver.start({
+    const sandbox = this.startSandbox(this.ctx.driver, {
       name: `${this.name}-q`,
       slot,
       program: program!,

@@ -5,7 +5,7 @@
  */
 import type { RunEvent } from "../lib/protocol";
 import type { EventSink, RunHandle } from "./api";
-import type { SandboxProcess, SandboxResult } from "./drivers/driver";
+import type { SandboxDriver, SandboxProcess, SandboxResult, SandboxSpec } from "./drivers/driver";
 import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
 
 /** Thrown inside a run's phases once kill() was called. */
@@ -18,6 +18,8 @@ export abstract class RunLifecycle implements RunHandle {
   protected ticket: Ticket | null = null;
   /** The sandbox of the current phase, which kill() stops. */
   protected sandbox: SandboxProcess | null = null;
+  /** Every sandbox's removal: `done` waits for them, the final event does not. */
+  private readonly removals: Array<Promise<void>> = [];
 
   protected constructor(
     private readonly sink: EventSink,
@@ -43,6 +45,19 @@ export abstract class RunLifecycle implements RunHandle {
     } catch {
       // a failing sink must not stop the cleanup
     }
+  }
+
+  /** Starts a phase's sandbox; its removal is awaited by `done` (see settled). */
+  protected startSandbox(driver: SandboxDriver, spec: SandboxSpec): SandboxProcess {
+    const sandbox = driver.start(spec);
+    this.removals.push(sandbox.removed);
+    return sandbox;
+  }
+
+  /** `done`: the run's work, then the removal of each of its sandboxes. */
+  protected async settled(work: Promise<void>): Promise<void> {
+    await work;
+    await Promise.all(this.removals);
   }
 
   /** Waits for a sandbox slot, reporting the queue position; returns the slot. */

@@ -55,6 +55,14 @@ export class Workspace {
       await fsp.mkdir(sub, { mode: 0o755 });
       await fsp.chown(sub, uid, gid);
     }
+    await this.writeFiles(files, uid, gid);
+  }
+
+  /**
+   * Writes the request's files into work/, owned by the sandbox user. Also after the sandbox
+   * started: work/ is bound into it, so they appear there.
+   */
+  async writeFiles(files: WorkspaceFile[], uid: number, gid: number): Promise<void> {
     for (const file of files) {
       const target = path.resolve(this.work, file.name);
       if (!target.startsWith(this.work + path.sep)) throw new Error(`file name escapes the workspace: ${file.name}`);

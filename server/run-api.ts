@@ -64,13 +64,19 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter) {
     if (refusal) throw new HttpError(429, refusal, { "Retry-After": "60" });
 
     const events: RunEvent[] = [];
-    const handle = engine.run(request, (event) => events.push(event));
+    let finalEvent!: () => void;
+    const ended = new Promise<void>((resolve) => (finalEvent = resolve));
+    const handle = engine.run(request, (event) => {
+      events.push(event);
+      if (event.type === "exit" || event.type === "error") finalEvent();
+    });
     // A client that goes away does not need its run any more.
     const onClose = () => {
       if (!res.writableFinished) handle.kill();
     };
     res.on("close", onClose);
-    await handle.done;
+    // The answer goes out with the final event; the sandboxes' removal (handle.done) follows it.
+    await Promise.race([ended, handle.done]);
     res.off("close", onClose);
     if (res.destroyed) return;
 

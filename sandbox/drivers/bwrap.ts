@@ -2,19 +2,25 @@
  * The bubblewrap driver: each sandbox is one bwrap started as an unprivileged user, in its own
  * cgroups, with rlimits, a seccomp filter and a fresh tmpfs workspace.
  *
- * How a sandbox starts (one process that execs itself four times, so nothing runs outside the
+ * How a sandbox starts (one process that execs itself three times, so nothing runs outside the
  * cgroups even for a moment):
  *   /bin/sh -c 'echo $$ > <each cgroup.procs>; exec "$@"'   as root, with an EMPTY environment:
- *     joins the run's cgroups before anything else runs, so every later process is counted
- *   /usr/bin/prlimit --cpu --fsize --nofile --core ...       rlimits, inherited by all below
+ *     joins the sandbox's cgroups before anything else runs, so every later process is counted
  *   /usr/bin/setpriv --reuid=U --regid=U --clear-groups ...  drops root: bwrap started by root with
  *     --unshare-user would map the sandbox user to host root
  *   /usr/bin/bwrap ...                                       namespaces, mounts, seccomp
- *   /sandbox-init PROGRAM ARGV0 ARGS...                      PID 1: runs the program, reports its status
+ *   /sandbox-init                                            PID 1: says "ready", reads its command
+ *     (rlimits, directory, program, argv, environment), sets the rlimits in a child, runs the
+ *     program there and reports how it ended
  *
- * Lifecycle of one sandbox, like Piston's job: prime (workspace, cgroups) → execute (spawn, stream,
- * enforce the wall and CPU limits, wait for the program) → cleanup (kill every pid in the cgroups,
- * remove the cgroups, unmount and delete the workspace). Cleanup runs whatever happened before it.
+ * Lifecycle of one sandbox, like Piston's job, in two steps so the first can happen ahead of use
+ * (prepareSandbox; the pool in ../pool.ts keeps one waiting per slot and shape):
+ *   prepare  workspace tmpfs, cgroups, bwrap started, sandbox-init waiting      (off the run's path)
+ *   start    the files written into the workspace, the program linked in, the cgroup limits set
+ *            and its counters zeroed, the command sent → execute (stream, enforce the wall and CPU
+ *            limits, wait for the program, kill whatever it left) → `result`
+ *   remove   remove the cgroups, unmount and delete the workspace → `removed`   (after the answer)
+ * Removal runs whatever happened before it; a prepared sandbox never started is removed the same way.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -23,10 +29,20 @@ import os from "node:os";
 import path from "node:path";
 import type { LimitName } from "../../lib/protocol";
 import { CgroupSet, listCgroups } from "../cgroup";
-import { buildInitHelper, parseStatus, STATUS_FD, type ProgramStatus } from "../init-helper";
+import { buildInitHelper, COMMAND_FD, encodeCommand, parseStatus, STATUS_FD, type ProgramStatus } from "../init-helper";
 import { seccompFilterBytes } from "../seccomp";
 import { Workspace } from "../workspace";
-import type { SandboxDriver, SandboxProcess, SandboxResult, SandboxSpec, SandboxUsage } from "./driver";
+import {
+  shapeKey,
+  shapeOf,
+  type PreparedSandbox,
+  type SandboxDriver,
+  type SandboxProcess,
+  type SandboxResult,
+  type SandboxShape,
+  type SandboxSpec,
+  type SandboxUsage,
+} from "./driver";
 
 const MiB = 1024 * 1024;
 const SECCOMP_FD = 3;
@@ -60,12 +76,17 @@ export const defaultBwrapOptions = (): BwrapDriverOptions => ({
   uidBase: 200_000,
 });
 
-const BINARIES = { sh: "/bin/sh", prlimit: "/usr/bin/prlimit", setpriv: "/usr/bin/setpriv", bwrap: "/usr/bin/bwrap" };
+const BINARIES = { sh: "/bin/sh", setpriv: "/usr/bin/setpriv", bwrap: "/usr/bin/bwrap" };
+/** Where `SandboxSpec.programFile` appears inside the sandbox: the folder of `spec.program`. */
+const PROGRAM_DIR = "/program";
+/** cgroup limits while a prepared sandbox waits (bwrap and sandbox-init need little); the spec's replace them at start. */
+const WAITING_LIMITS = { memoryBytes: 32 * MiB, processes: 8, cpuShares: 512 };
 
 export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   private initHelper = "";
   private seccompFile = "";
+  private readonly waitingSandboxes = new Set<BwrapSandbox>();
 
   constructor(readonly options: BwrapDriverOptions) {}
 
@@ -83,9 +104,21 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   start(spec: SandboxSpec): SandboxProcess {
-    if (!/^[a-z0-9-]{1,80}$/.test(spec.name)) throw new Error(`invalid sandbox name: ${spec.name}`);
+    return this.prepareSandbox(spec.name, shapeOf(spec)).start(spec);
+  }
+
+  prepareSandbox(name: string, shape: SandboxShape): BwrapSandbox {
+    if (!/^[a-z0-9-]{1,80}$/.test(name)) throw new Error(`invalid sandbox name: ${name}`);
     if (!this.initHelper) throw new Error("BwrapDriver.prepare() has not run");
-    return new BwrapSandbox(this.options, this.initHelper, this.seccompFile, spec);
+    const sandbox = new BwrapSandbox(this.options, this.initHelper, this.seccompFile, name, shape);
+    this.waitingSandboxes.add(sandbox);
+    void sandbox.startedOrGone.then(() => this.waitingSandboxes.delete(sandbox));
+    return sandbox;
+  }
+
+  /** Names of the prepared sandboxes still waiting for work (for tests: what is not a leftover). */
+  waiting(): string[] {
+    return [...this.waitingSandboxes].map((s) => s.name);
   }
 
   /**
@@ -131,42 +164,85 @@ export class BwrapDriver implements SandboxDriver {
   }
 }
 
-class BwrapSandbox implements SandboxProcess {
+class BwrapSandbox implements SandboxProcess, PreparedSandbox {
+  readonly ready: Promise<void>;
   readonly result: Promise<SandboxResult>;
+  readonly removed: Promise<void>;
+  /** Settles when the sandbox was started or will never be. */
+  readonly startedOrGone: Promise<void>;
   private readonly cgroup: CgroupSet;
   private readonly workspace: Workspace;
   private readonly uid: number;
+  private spec: SandboxSpec | null = null;
+  private settleStarted!: (spec: SandboxSpec | null) => void;
+  private readonly started: Promise<SandboxSpec | null>;
   private child: ChildProcess | null = null;
+  private exitedAs: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
+  private statusText = "";
+  private statusDone: Promise<void> = Promise.resolve();
+  private stdoutDone: Promise<void> = Promise.resolve();
+  private stderrDone: Promise<void> = Promise.resolve();
   private stopReason: LimitName | "killed" | null = null;
   private stopping: Promise<void> | null = null;
   private startedAt = 0;
   private lastUsage: SandboxUsage = { cpuMs: 0, memoryBytes: 0 };
   private readonly truncated = { stdout: false, stderr: false };
+  private readonly seen = { stdout: 0, stderr: 0 };
   private stdinClosed = false;
   private pendingStdin: string[] = [];
   private exited = false;
+  private running = false;
   /** The start of stderr: bwrap's own complaint when the sandbox cannot start. */
   private stderrHead = "";
 
   constructor(readonly options: BwrapDriverOptions,
     private readonly initHelper: string,
     private readonly seccompFile: string,
-    private readonly spec: SandboxSpec,
+    readonly name: string,
+    readonly shape: SandboxShape,
   ) {
-    this.cgroup = new CgroupSet(options.cgroupParent, spec.name);
-    this.workspace = new Workspace(path.join(options.tempRoot, spec.name));
-    this.uid = options.uidBase + spec.slot;
+    this.cgroup = new CgroupSet(options.cgroupParent, name);
+    this.workspace = new Workspace(path.join(options.tempRoot, name));
+    this.uid = options.uidBase + shape.slot;
+    this.started = new Promise((resolve) => (this.settleStarted = resolve));
+    this.startedOrGone = this.started.then(() => undefined);
+    this.ready = this.prepareAhead();
+    this.ready.catch(() => this.settleStarted(null));
     this.result = this.lifecycle();
+    this.removed = this.result.then(
+      () => this.remove(),
+      () => this.remove(),
+    );
+  }
+
+  get spent(): boolean {
+    return this.spec !== null || this.stopReason !== null || this.exited;
+  }
+
+  start(spec: SandboxSpec): SandboxProcess {
+    if (this.spec) throw new Error(`sandbox ${this.name} was already started`);
+    if (shapeKey(shapeOf(spec)) !== shapeKey(this.shape)) throw new Error(`the spec does not fit sandbox ${this.name}'s shape`);
+    this.spec = spec;
+    this.settleStarted(spec);
+    return this;
+  }
+
+  async discard(): Promise<void> {
+    if (!this.spec) {
+      this.stopReason ??= "killed";
+      this.settleStarted(null);
+    }
+    await this.removed;
   }
 
   writeStdin(data: string): void {
     if (this.stdinClosed) return;
-    if (!this.child) {
-      // Still priming: keep it (bounded) until the program exists.
+    if (!this.running) {
+      // Still starting: keep it (bounded) until the program exists.
       if (this.pendingStdin.length < 256) this.pendingStdin.push(data);
       return;
     }
-    const stdin = this.child.stdin;
+    const stdin = this.child?.stdin;
     if (!stdin || stdin.destroyed) return;
     // A program that does not read its input must not make the server buffer without end.
     if (stdin.writableLength > MiB) return;
@@ -175,7 +251,7 @@ class BwrapSandbox implements SandboxProcess {
 
   closeStdin(): void {
     this.stdinClosed = true;
-    this.child?.stdin?.end();
+    if (this.running) this.child?.stdin?.end();
   }
 
   kill(): void {
@@ -183,69 +259,142 @@ class BwrapSandbox implements SandboxProcess {
   }
 
   usage(): SandboxUsage {
-    if (this.child) {
+    if (this.running) {
       const u = this.cgroup.usage();
       this.lastUsage = { cpuMs: u.cpuNs / 1e6, memoryBytes: u.memoryBytes };
     }
     return this.lastUsage;
   }
 
-  private async lifecycle(): Promise<SandboxResult> {
-    try {
-      await this.prime();
-      return await this.execute();
-    } finally {
-      await this.cleanup();
-    }
-  }
-
-  /** Workspace with the files, cgroups with the limits. */
-  private async prime(): Promise<void> {
-    const { limits, files } = this.spec;
-    await this.workspace.create(limits.workspaceMiB * MiB, this.uid, this.uid, files);
-    await this.cgroup.create({ memoryBytes: limits.memoryMiB * MiB, processes: limits.processes, cpuShares: limits.cpuShares });
-  }
-
-  private async execute(): Promise<SandboxResult> {
-    const { spec } = this;
-    const limits = spec.limits;
-    if (this.stopReason === "killed") return this.resultWithoutRun();
+  /** Workspace, cgroups, and bwrap with sandbox-init waiting for its command. */
+  private async prepareAhead(): Promise<void> {
+    await this.workspace.create(this.shape.workspaceMiB * MiB, this.uid, this.uid, []);
+    await fsp.mkdir(this.programDir, { mode: 0o755 });
+    await this.cgroup.create(WAITING_LIMITS);
+    if (this.stopReason) throw new Error("discarded before it was ready");
 
     const seccompFd = fs.openSync(this.seccompFile, "r");
     let child: ChildProcess;
     try {
       const [command, ...args] = this.commandLine();
       // An empty environment: bwrap's PID 1 would otherwise keep the server's environment.
-      child = spawn(command!, args, { env: {} as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe", seccompFd, "pipe"] });
+      child = spawn(command!, args, { env: {} as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe", seccompFd, "pipe", "pipe"] });
     } finally {
       fs.closeSync(seccompFd);
     }
     this.child = child;
-    this.startedAt = performance.now();
-
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-      child.once("error", () => resolve({ code: null, signal: null }));
+    this.exitedAs = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        this.exited = true;
+        resolve({ code, signal });
+      });
+      child.once("error", () => {
+        this.exited = true;
+        resolve({ code: null, signal: null });
+      });
     });
-    let statusText = "";
+    child.stdin!.on("error", () => undefined); // EPIPE when the program ends without reading
+    this.commandPipe().on("error", () => undefined);
     const statusPipe = child.stdio[STATUS_FD] as NodeJS.ReadableStream | null;
+    let sayReady!: () => void;
+    const saidReady = new Promise<void>((resolve) => (sayReady = resolve));
     statusPipe?.on("data", (d: Buffer) => {
-      if (statusText.length < 1024) statusText += d.toString();
+      if (this.statusText.length < 1024) this.statusText += d.toString();
+      if (this.statusText.startsWith("ready\n")) sayReady();
     });
-    // 'exit' can come before the pipes are read to the end: wait for this one too (below).
-    const statusDone = new Promise<void>((resolve) => {
+    // 'exit' can come before the pipes are read to the end: wait for this one too.
+    this.statusDone = new Promise<void>((resolve) => {
       if (!statusPipe) return resolve();
       statusPipe.on("error", () => resolve());
       statusPipe.on("end", () => resolve());
       statusPipe.on("close", () => resolve());
     });
-    const stdoutDone = this.pump(child.stdout!, "stdout", spec.onStdout);
-    const stderrDone = this.pump(child.stderr!, "stderr", (chunk) => {
-      if (this.stderrHead.length < 512) this.stderrHead += chunk.toString("utf8", 0, 512);
-      spec.onStderr(chunk);
+    this.stdoutDone = this.pump(child.stdout!, "stdout");
+    this.stderrDone = this.pump(child.stderr!, "stderr");
+    const exitedEarly = this.exitedAs.then((how) => {
+      const said = this.stderrHead.trim().split("\n")[0];
+      throw new Error(`the sandbox did not start (bwrap ended with ${how.signal ?? `exit code ${how.code}`}${said ? `: ${said}` : ""})`);
     });
+    await Promise.race([saidReady, exitedEarly]);
+  }
 
-    child.stdin!.on("error", () => undefined); // EPIPE when the program ends without reading
+  /** sandbox-init's fd 5: its command, then end-of-file. */
+  private commandPipe(): NodeJS.WritableStream {
+    return (this.child!.stdio as unknown as NodeJS.WritableStream[])[COMMAND_FD]!;
+  }
+
+  private get programDir(): string {
+    return path.join(this.workspace.dir, "program");
+  }
+
+  private async lifecycle(): Promise<SandboxResult> {
+    const spec = await this.started;
+    if (!spec) {
+      await this.ready.catch(() => undefined);
+      await this.endUnstarted();
+      return this.resultWithoutRun();
+    }
+    try {
+      await this.ready;
+    } catch (error) {
+      await this.endUnstarted();
+      return { ...this.resultWithoutRun(), signal: null, killed: false, failure: (error as Error).message };
+    }
+    if (this.stopReason === "killed") {
+      await this.endUnstarted();
+      return this.resultWithoutRun();
+    }
+    return await this.execute(spec);
+  }
+
+  /** Closes the command pipe (sandbox-init then exits), and makes sure it did. */
+  private async endUnstarted(): Promise<void> {
+    const child = this.child;
+    if (!child || this.exited) return;
+    this.commandPipe().end();
+    const gone = await Promise.race([this.exitedAs!.then(() => true), sleep(1000).then(() => false)]);
+    if (!gone) {
+      await this.cgroup.killAll(child.pid);
+      await Promise.race([this.exitedAs, sleep(2000)]);
+      if (!this.exited) child.kill("SIGKILL");
+    }
+  }
+
+  private async execute(spec: SandboxSpec): Promise<SandboxResult> {
+    const limits = spec.limits;
+    const child = this.child!;
+    try {
+      await this.workspace.writeFiles(spec.files, this.uid, this.uid);
+      if (spec.programFile) {
+        if (path.posix.dirname(spec.program) !== PROGRAM_DIR) throw new Error(`a program file must be placed in ${PROGRAM_DIR}`);
+        await linkOrCopy(spec.programFile, path.join(this.programDir, path.posix.basename(spec.program)));
+      }
+      await this.cgroup.setLimits({ memoryBytes: limits.memoryMiB * MiB, processes: limits.processes, cpuShares: limits.cpuShares });
+      this.cgroup.resetCounters();
+    } catch (error) {
+      await this.endUnstarted();
+      return { ...this.resultWithoutRun(), signal: null, killed: false, failure: `the sandbox could not be set up: ${(error as Error).message}` };
+    }
+    const cpu = Math.ceil(limits.cpuSeconds);
+    const command = encodeCommand({
+      rlimits: {
+        cpuSoft: cpu, // SIGXCPU at the limit, SIGKILL a second later
+        cpuHard: cpu + 1,
+        fileSizeBytes: limits.fileSizeMiB * MiB,
+        openFiles: limits.openFiles,
+        // Only where a phase sets one (kernel builds and QEMU): rustc and QEMU map large regions.
+        ...(limits.addressSpaceMiB ? { addressSpaceBytes: limits.addressSpaceMiB * MiB } : {}),
+      },
+      workdir: spec.workdir ?? "/work",
+      program: spec.program,
+      argv: [spec.argv0, ...spec.args],
+      // As a shell (and bwrap's --chdir) would: PWD names the working directory.
+      env: { ...spec.env, PWD: spec.workdir ?? "/work" },
+    });
+    this.startedAt = performance.now();
+    this.running = true;
+    this.commandPipe().end(command);
+
     if (spec.stdin !== undefined) child.stdin!.write(spec.stdin);
     for (const data of this.pendingStdin) child.stdin!.write(data);
     this.pendingStdin = [];
@@ -255,24 +404,24 @@ class BwrapSandbox implements SandboxProcess {
     const cpuTimer = setInterval(() => {
       if (this.usage().cpuMs > limits.cpuSeconds * 1000) this.stop("cpu");
     }, CPU_POLL_MS);
-    if (this.stopReason) this.stop(this.stopReason); // kill() arrived while spawning
+    if (this.stopReason) this.stop(this.stopReason); // kill() arrived while starting
 
-    const how = await exited;
-    this.exited = true;
+    const how = await this.exitedAs!;
     const wallMs = performance.now() - this.startedAt;
     clearTimeout(wallTimer);
     clearInterval(cpuTimer);
     // The program (PID 1's child) has ended: the run is over, whatever it left running.
     await this.cgroup.killAll();
-    await Promise.race([Promise.all([stdoutDone, stderrDone, statusDone]), sleep(DRAIN_MS)]);
+    await Promise.race([Promise.all([this.stdoutDone, this.stderrDone, this.statusDone]), sleep(DRAIN_MS)]);
     child.stdout?.destroy();
     child.stderr?.destroy();
-    (statusPipe as unknown as { destroy?: () => void } | null)?.destroy?.();
+    (child.stdio[STATUS_FD] as unknown as { destroy?: () => void } | null)?.destroy?.();
     if (this.stopping) await this.stopping;
 
     const report = this.cgroup.report();
-    const status = parseStatus(statusText);
+    const status = parseStatus(this.statusText);
     const result = this.describe(status, how, report, wallMs);
+    this.running = false;
     if (spec.retrieve && result.exitCode === 0 && !result.failure) {
       result.retrieved = await this.workspace.retrieve(path.join("out", spec.retrieve.name), spec.retrieve.destination, spec.retrieve.maxBytes);
     }
@@ -286,7 +435,7 @@ class BwrapSandbox implements SandboxProcess {
     report: ReturnType<CgroupSet["report"]>,
     wallMs: number,
   ): SandboxResult {
-    const limits = this.spec.limits;
+    const limits = this.spec!.limits;
     const result: SandboxResult = {
       exitCode: null,
       signal: null,
@@ -339,14 +488,17 @@ class BwrapSandbox implements SandboxProcess {
     };
   }
 
-  /** Forwards a stream up to the output limit; beyond it, stops the program. */
-  private pump(stream: NodeJS.ReadableStream, which: "stdout" | "stderr", deliver: (chunk: Buffer) => void): Promise<void> {
-    const cap = this.spec.limits.outputBytes;
-    let seen = 0;
+  /** Forwards a stream up to the output limit (the spec's, once started); beyond it, stops the program. */
+  private pump(stream: NodeJS.ReadableStream, which: "stdout" | "stderr"): Promise<void> {
     return new Promise((resolve) => {
       stream.on("data", (chunk: Buffer) => {
-        const room = cap - seen;
-        seen += chunk.length;
+        if (which === "stderr" && this.stderrHead.length < 512) this.stderrHead += chunk.toString("utf8", 0, 512);
+        const spec = this.spec;
+        if (!spec || !this.running) return; // bwrap's own complaint before the program: kept in stderrHead
+        const deliver = which === "stdout" ? spec.onStdout : spec.onStderr;
+        const cap = spec.limits.outputBytes;
+        const room = cap - this.seen[which];
+        this.seen[which] += chunk.length;
         if (chunk.length <= room) {
           deliver(chunk);
           return;
@@ -366,8 +518,9 @@ class BwrapSandbox implements SandboxProcess {
   /** Ends the sandbox now, remembering why (the first reason wins). */
   private stop(reason: LimitName | "killed"): void {
     if (!this.stopReason) this.stopReason = reason;
+    if (!this.spec) this.settleStarted(null); // killed while waiting: never starts
     const child = this.child;
-    if (!child || this.stopping) return;
+    if (!child || !this.running || this.stopping) return;
     this.stopping = (async () => {
       // Everything inside dies; bwrap's monitor then reaps PID 1 and exits on its own.
       await this.cgroup.killAll(child.pid);
@@ -376,31 +529,18 @@ class BwrapSandbox implements SandboxProcess {
     })().catch(() => undefined);
   }
 
-  private async cleanup(): Promise<void> {
+  /** Removes the cgroups and the workspace; reports (never throws) what could not be removed. */
+  private async remove(): Promise<void> {
     const problems: string[] = [];
     await this.cgroup.remove().catch((e: Error) => problems.push(e.message));
     await this.workspace.dispose().catch((e: Error) => problems.push(e.message));
-    if (problems.length) throw new Error(`sandbox cleanup failed: ${problems.join("; ")}`);
+    if (problems.length) console.error(`sandbox ${this.name}: cleanup failed: ${problems.join("; ")}`);
   }
 
   private commandLine(): string[] {
-    const { spec, uid } = this;
-    const limits = spec.limits;
+    const { shape, uid } = this;
     const joinCgroups = this.cgroup.procsFiles.map((f) => `echo $$ > ${f}`).join(" && ");
-    const cpu = Math.ceil(limits.cpuSeconds);
     const wrapper = [BINARIES.sh, "-c", `${joinCgroups} && exec "$@"`, "sandbox-start"];
-    const rlimits = [
-      BINARIES.prlimit,
-      `--cpu=${cpu}:${cpu + 1}`, // SIGXCPU at the limit, SIGKILL a second later
-      `--fsize=${limits.fileSizeMiB * MiB}`,
-      `--nofile=${limits.openFiles}`,
-      // Only where a phase sets one (kernel builds and QEMU): rustc and QEMU map large regions.
-      ...(limits.addressSpaceMiB ? [`--as=${limits.addressSpaceMiB * MiB}`] : []),
-      "--core=0",
-      "--msgqueue=0",
-      "--rtprio=0",
-      "--",
-    ];
     const dropRoot = [
       BINARIES.setpriv,
       `--reuid=${uid}`,
@@ -429,17 +569,27 @@ class BwrapSandbox implements SandboxProcess {
       "--bind", ws.work, "/work",
       "--bind", ws.tmp, "/tmp",
       "--bind", ws.out, "/out",
+      "--ro-bind", this.programDir, PROGRAM_DIR,
       "--ro-bind", this.initHelper, "/sandbox-init",
-      ...(spec.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.host, b.sandbox]),
-      ...(spec.readWriteBinds ?? []).flatMap((b) => ["--bind", b.host, b.sandbox]),
+      ...shape.readOnlyBinds.flatMap((b) => ["--ro-bind", b.host, b.sandbox]),
+      ...shape.readWriteBinds.flatMap((b) => ["--bind", b.host, b.sandbox]),
       "--remount-ro", "/",
-      "--chdir", spec.workdir ?? "/work",
-      ...Object.entries(spec.env).flatMap(([k, v]) => ["--setenv", k, v]),
       "--seccomp", String(SECCOMP_FD),
       "--",
-      "/sandbox-init", spec.program, spec.argv0, ...spec.args,
+      "/sandbox-init",
     ];
-    return [...wrapper, ...rlimits, ...dropRoot, ...bwrap];
+    return [...wrapper, ...dropRoot, ...bwrap];
+  }
+}
+
+/** The compiled program into the sandbox's program folder: a hard link on the same file system, else a copy. */
+async function linkOrCopy(source: string, target: string): Promise<void> {
+  try {
+    await fsp.link(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+    await fsp.copyFile(source, target);
+    await fsp.chmod(target, 0o555);
   }
 }
 

@@ -1,10 +1,17 @@
 /**
  * What a sandbox driver does: start one program in a fresh sandbox with limits, stream its output,
  * and report how it ended, leaving nothing behind. The bubblewrap driver is the default; a
- * container-engine driver (Docker API via dockerode) can implement the same interface later.
+ * container-engine driver (Docker API via dockerode) implements the same interface.
  *
  * A driver knows nothing of languages or compile caches: the job and the toolchains decide what
  * to run (compiler or program), the driver only how to contain it.
+ *
+ * Prepared sandboxes: starting a sandbox (cgroups, a tmpfs, namespaces, a container) costs more
+ * than a hello world. A driver that can do that part ahead of use implements `prepareSandbox`:
+ * the sandbox pool (sandbox/pool.ts) keeps one prepared sandbox per slot and shape waiting and
+ * hands it the spec when a run needs it. A prepared sandbox is used once, like a fresh one:
+ * nothing of one run is visible to the next. Removal happens after the result is known
+ * (`result` first, `removed` later), so the answer never waits for cleanup.
  */
 import type { LimitName } from "../../lib/protocol";
 import type { PhaseLimits } from "../limits";
@@ -21,6 +28,11 @@ export interface SandboxSpec {
   args: string[];
   /** Written into the workspace, the sandbox's /work and working directory. */
   files: WorkspaceFile[];
+  /**
+   * A host file (the compiled program) made visible read-only at `program`. Unlike readOnlyBinds
+   * it is not part of the shape: a prepared sandbox receives it when it starts.
+   */
+  programFile?: string;
   /** Host files or folders made visible read-only at the given absolute sandbox paths. */
   readOnlyBinds?: Array<{ host: string; sandbox: string }>;
   /**
@@ -74,15 +86,68 @@ export interface SandboxProcess {
   /** Stops the sandbox; `result` then settles with killed: true. */
   kill(): void;
   usage(): SandboxUsage;
-  /** Settles after the program ended and all of the sandbox (processes, cgroups, files) is gone. */
+  /**
+   * Settles once the program ended, every process of the sandbox is dead and the output and any
+   * `retrieve` file are collected. The sandbox's cgroups and files may still exist: see `removed`.
+   */
   readonly result: Promise<SandboxResult>;
+  /** Settles after `result`, when nothing of the sandbox (cgroups, files, container) is left; never rejects. */
+  readonly removed: Promise<void>;
+}
+
+/**
+ * What must be fixed when a sandbox is prepared ahead of use. A spec fits a prepared sandbox when
+ * `shapeOf(spec)` has the same `shapeKey`; everything else (program, files, env, limits other than
+ * the workspace size, stdin) is given when it starts.
+ */
+export interface SandboxShape {
+  slot: number;
+  workspaceMiB: number;
+  readOnlyBinds: Array<{ host: string; sandbox: string }>;
+  readWriteBinds: Array<{ host: string; sandbox: string }>;
+}
+
+export function shapeOf(spec: SandboxSpec): SandboxShape {
+  return {
+    slot: spec.slot,
+    workspaceMiB: spec.limits.workspaceMiB,
+    readOnlyBinds: spec.readOnlyBinds ?? [],
+    readWriteBinds: spec.readWriteBinds ?? [],
+  };
+}
+
+export function shapeKey(shape: SandboxShape): string {
+  return JSON.stringify([shape.slot, shape.workspaceMiB, shape.readOnlyBinds, shape.readWriteBinds]);
+}
+
+export interface PreparedSandbox {
+  readonly name: string;
+  readonly shape: SandboxShape;
+  /** Resolves when the sandbox waits for work; rejects with the reason it could not be prepared. */
+  readonly ready: Promise<void>;
+  /** True once it can no longer be started (discarded, started, or its preparation failed). */
+  readonly spent: boolean;
+  /**
+   * Gives the waiting sandbox its program; once only, with a spec whose shape is this one's
+   * (spec.name is ignored: the sandbox keeps the name it was prepared under). Starting before
+   * `ready` is allowed: the program starts as soon as the sandbox is.
+   */
+  start(spec: SandboxSpec): SandboxProcess;
+  /** Throws the unused sandbox away; settles when nothing of it is left. */
+  discard(): Promise<void>;
 }
 
 export interface SandboxDriver {
   readonly name: string;
   /** One-time checks and setup (e.g. building helpers); throws with a readable reason if unusable. */
   prepare(): Promise<void>;
+  /** Starts a sandbox now (what a prepared one does in two steps). */
   start(spec: SandboxSpec): SandboxProcess;
+  /**
+   * Optional: prepares a sandbox of this shape ahead of use (cgroups made, sandbox started and
+   * waiting). `name` follows SandboxSpec.name's rules. Drivers without it are always started fresh.
+   */
+  prepareSandbox?(name: string, shape: SandboxShape): PreparedSandbox;
   /**
    * The host uid/gid a slot's sandboxes run as, if the driver uses host ids (bwrap does): the
    * owner of files prepared for the sandbox to write, such as a kernel run's build tree.

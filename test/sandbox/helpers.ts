@@ -42,16 +42,25 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
     tempRoot,
     cacheDir,
     async expectNothingLeft() {
-      expect(driver.leftovers(prefix), "cgroups and temp dirs of this engine's runs").toEqual([]);
-      expect(fs.readdirSync(tempRoot), "entries in the sandbox temp root").toEqual([]);
+      // Sandboxes prepared ahead of use wait for the next run (at most a few per slot): not leftovers.
+      // Everything else of this engine's runs must be gone.
+      const waiting = driver.waiting();
+      expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * concurrency);
+      const isWaiting = (p: string) => waiting.some((name) => p.endsWith(`/${name}`) || p.includes(`/${name}/`));
+      expect(driver.leftovers(prefix).filter((p) => !isWaiting(p)), "cgroups and temp dirs of this engine's runs").toEqual([]);
+      expect(fs.readdirSync(tempRoot).filter((n) => !waiting.includes(n)), "entries in the sandbox temp root").toEqual([]);
       // Processes are gone when the run's done settles; only a zombie the host's init has not yet
       // reaped could linger for a moment, so allow that moment.
-      for (let i = 0; i < 30 && processesOfUids(uidBase, uidBase + concurrency).length > 0; i++) await sleep(100);
-      expect(processesOfUids(uidBase, uidBase + concurrency), "processes running as a sandbox uid").toEqual([]);
-      expect(mountsUnder(tempRoot), "workspace tmpfs mounts").toEqual([]);
+      const running = () => processesOfUids(uidBase, uidBase + concurrency, waiting);
+      for (let i = 0; i < 30 && running().length > 0; i++) await sleep(100);
+      expect(running(), "processes running as a sandbox uid").toEqual([]);
+      expect(mountsUnder(tempRoot).filter((line) => !isWaiting(line.split(" ")[4] ?? "")), "workspace tmpfs mounts").toEqual([]);
     },
     async dispose() {
       await engine.shutdown();
+      // After shutdown nothing at all is left, prepared sandboxes included.
+      expect(driver.leftovers(prefix), "cgroups and temp dirs after shutdown").toEqual([]);
+      expect(mountsUnder(tempRoot), "workspace tmpfs mounts after shutdown").toEqual([]);
       fs.rmSync(base, { recursive: true, force: true });
     },
   };
@@ -59,8 +68,8 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** PIDs (with their command) whose real uid is in [from, to). */
-export function processesOfUids(from: number, to: number): string[] {
+/** PIDs (with their command) whose real uid is in [from, to), except those in the named sandboxes' cgroups. */
+export function processesOfUids(from: number, to: number, exceptSandboxes: string[] = []): string[] {
   const found: string[] = [];
   for (const name of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -68,6 +77,10 @@ export function processesOfUids(from: number, to: number): string[] {
       const status = fs.readFileSync(`/proc/${name}/status`, "utf8");
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       const state = /^State:\s+(.*)$/m.exec(status)?.[1];
+      if (exceptSandboxes.length > 0) {
+        const cgroups = fs.readFileSync(`/proc/${name}/cgroup`, "utf8");
+        if (exceptSandboxes.some((sandbox) => cgroups.includes(`/${sandbox}\n`))) continue;
+      }
       if (uid >= from && uid < to) found.push(`${name} ${/^Name:\s+(.*)$/m.exec(status)?.[1]} (${state})`);
     } catch {
       // exited meanwhile

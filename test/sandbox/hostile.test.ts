@@ -228,6 +228,29 @@ describe("no way out", () => {
     }
   });
 
+  it("each run gets a fresh prepared sandbox: nothing of the slot's previous run is there", async () => {
+    // One slot: both runs use the same uid and sandboxes prepared while the other ran.
+    const own = startTestEngine(225_000, { concurrency: 1 });
+    try {
+      const first = await runToEnd(
+        own.engine,
+        c(`#include <stdio.h>\n#include <stdlib.h>\nint main(void) { fclose(fopen("/tmp/left", "w")); fclose(fopen("/work/left", "w")); fclose(fopen("/out/left", "w")); return system("sleep 30 &"); }\n`),
+      );
+      expect(first.exit).toMatchObject({ exitCode: 0 });
+      expect((await own.engine.health()).preparedSandboxes).toBeGreaterThan(0);
+      const second = await runToEnd(
+        own.engine,
+        c(`#include <stdlib.h>\nint main(void) { return system("ls -A /tmp /work /out /program; cat /proc/[0-9]*/comm"); }\n`),
+      );
+      expect(second.stdout).toMatch(/^\/out:\n\n\/program:\nmain\n\n\/tmp:\n\n\/work:\nmain\.c\n/);
+      expect(second.stdout).toMatch(/^sandbox-init$/m); // its own PID 1 …
+      expect(second.stdout).not.toMatch(/^sleep$/m); // … and nothing the first run left running
+      await own.expectNothingLeft();
+    } finally {
+      await own.dispose();
+    }
+  });
+
   it("is root nowhere: an unprivileged uid inside and outside, no capabilities", async () => {
     const run = start(t.engine, c(`#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\nint main(void) { printf("uid=%d euid=%d gid=%d\\n", (int)getuid(), (int)geteuid(), (int)getgid()); fflush(stdout); system("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"); sleep(2); return 0; }\n`));
     try {
@@ -305,6 +328,7 @@ describe("admission", () => {
     }
     const health = await t.engine.health();
     expect(health).toMatchObject({ running: 0, queued: 0 });
-    expect(fs.readdirSync(t.tempRoot)).toEqual([]);
+    // Only sandboxes prepared for the next runs remain.
+    expect(fs.readdirSync(t.tempRoot).filter((name) => !t.driver.waiting().includes(name))).toEqual([]);
   });
 });

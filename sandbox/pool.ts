@@ -1,0 +1,158 @@
+/**
+ * Prepared sandboxes: a driver wrapper that keeps one sandbox waiting per slot and shape, so a
+ * run's compile and run sandboxes start without their set-up (cgroups, tmpfs, namespaces, a
+ * container) on the path. Works with any driver that implements `prepareSandbox`; others are
+ * started fresh, as without the pool.
+ *
+ * - A shape is learnt from use (or named up front with `keepWarm`): the compile and the default
+ *   run shape of each slot, plus a few others; the least recently used beyond `maxShapes` per
+ *   slot is dropped. Shapes with binds (kernel runs: a run tree per build) are never pooled.
+ * - Taking a sandbox starts the preparation of the next one of that shape when its program has
+ *   ended (not competing with it for the CPU), in the background; a slot runs one sandbox at a
+ *   time, so one waiting per shape is enough.
+ * - A sandbox whose preparation failed is thrown away and the spec started fresh (which then
+ *   reports the failure the usual way); preparations pause for a moment after a failure.
+ * - Each prepared sandbox is used once: nothing of one run is visible to the next.
+ */
+import {
+  shapeKey,
+  shapeOf,
+  type PreparedSandbox,
+  type SandboxDriver,
+  type SandboxProcess,
+  type SandboxShape,
+  type SandboxSpec,
+} from "./drivers/driver";
+
+export interface SandboxPoolOptions {
+  /** Start of every prepared sandbox's name (cgroups, temp dirs). */
+  namePrefix: string;
+  /** Shapes kept waiting per slot (default 3: compile, run, one more). */
+  maxShapesPerSlot: number;
+}
+
+interface Waiting {
+  shape: SandboxShape;
+  sandbox: PreparedSandbox | null;
+  failed: boolean;
+  lastUsed: number;
+}
+
+const RETRY_AFTER_FAILURE_MS = 5000;
+
+export class SandboxPool implements SandboxDriver {
+  private readonly waiting = new Map<string, Waiting>();
+  private counter = 0;
+  private closed = false;
+  private pausedUntil = 0;
+  private readonly options: SandboxPoolOptions;
+
+  constructor(
+    readonly driver: SandboxDriver,
+    options: Partial<SandboxPoolOptions> = {},
+  ) {
+    this.options = { namePrefix: "pool", maxShapesPerSlot: 3, ...options };
+    if (driver.sandboxUser) this.sandboxUser = (slot) => driver.sandboxUser!(slot);
+  }
+
+  get name(): string {
+    return this.driver.name;
+  }
+
+  /** Whether this pool can prepare at all (the driver implements prepareSandbox). */
+  get enabled(): boolean {
+    return typeof this.driver.prepareSandbox === "function" && !this.closed;
+  }
+
+  prepare(): Promise<void> {
+    return this.driver.prepare();
+  }
+
+  /** The driver's, when it has one. */
+  readonly sandboxUser?: (slot: number) => { uid: number; gid: number };
+
+  leftovers(prefix: string): string[] {
+    return this.driver.leftovers(prefix);
+  }
+
+  /** Prepared sandboxes now waiting (for health and tests). */
+  get preparedCount(): number {
+    let n = 0;
+    for (const w of this.waiting.values()) if (w.sandbox && !w.sandbox.spent) n++;
+    return n;
+  }
+
+  /** Keeps a sandbox of this shape waiting from now on (the engine names the shapes every run uses). */
+  keepWarm(shape: SandboxShape): void {
+    if (!this.enabled || !poolable(shape)) return;
+    const key = shapeKey(shape);
+    if (!this.waiting.has(key)) this.remember(key, shape);
+    this.refill(key);
+  }
+
+  start(spec: SandboxSpec): SandboxProcess {
+    const shape = shapeOf(spec);
+    if (!this.enabled || !poolable(shape)) return this.driver.start(spec);
+    const key = shapeKey(shape);
+    const entry = this.waiting.get(key) ?? this.remember(key, shape);
+    entry.lastUsed = Date.now();
+    const prepared = entry.sandbox;
+    entry.sandbox = null;
+    if (prepared && !prepared.spent && !entry.failed) {
+      const process = prepared.start(spec);
+      // The next one is prepared once this one's program ended: not competing with it for the CPU.
+      void process.result.finally(() => this.refill(key));
+      return process;
+    }
+    if (prepared) void prepared.discard();
+    this.refill(key);
+    return this.driver.start(spec);
+  }
+
+  /** Stops preparing and removes every waiting sandbox. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.waiting.values()].map((w) => w.sandbox).filter((s): s is PreparedSandbox => s !== null);
+    this.waiting.clear();
+    await Promise.all(all.map((s) => s.discard()));
+  }
+
+  private remember(key: string, shape: SandboxShape): Waiting {
+    const entry: Waiting = { shape, sandbox: null, failed: false, lastUsed: Date.now() };
+    this.waiting.set(key, entry);
+    const sameSlot = [...this.waiting.entries()].filter(([, w]) => w.shape.slot === shape.slot);
+    if (sameSlot.length > this.options.maxShapesPerSlot) {
+      const [oldestKey, oldest] = sameSlot.sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0]!;
+      this.waiting.delete(oldestKey);
+      if (oldest.sandbox) void oldest.sandbox.discard();
+    }
+    return entry;
+  }
+
+  private refill(key: string): void {
+    const entry = this.waiting.get(key);
+    if (!entry || entry.sandbox || this.closed || Date.now() < this.pausedUntil) return;
+    const name = `${this.options.namePrefix}-p${(this.counter++).toString(36)}`;
+    let sandbox: PreparedSandbox;
+    try {
+      sandbox = this.driver.prepareSandbox!(name, entry.shape);
+    } catch {
+      this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+      return;
+    }
+    entry.sandbox = sandbox;
+    entry.failed = false;
+    sandbox.ready.catch(() => {
+      if (entry.sandbox !== sandbox) return;
+      entry.failed = true;
+      this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+      entry.sandbox = null;
+      void sandbox.discard();
+    });
+  }
+}
+
+/** Shapes with binds name one run's own files (a kernel run tree, an image): never prepared ahead. */
+function poolable(shape: SandboxShape): boolean {
+  return shape.readOnlyBinds.length === 0 && shape.readWriteBinds.length === 0;
+}
