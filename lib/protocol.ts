@@ -218,6 +218,8 @@ export const RunEventSchema = z.discriminatedUnion("type", [
     ok: z.boolean(),
     exitCode: z.number().int().nullable(),
     timeMs: z.number(),
+    /** CPU time the compiler used (0 when cached): what the client's CPU quota is charged. */
+    cpuMs: z.number(),
     cached: z.boolean(),
     /** Compiler output that is not a diagnostic (rare: linker messages and the like). */
     stdout: z.string(),
@@ -245,7 +247,8 @@ export const RunEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("error"),
-    code: z.enum(["busy", "invalid", "internal", "connection-lost", "killed"]),
+    /** "restarting": the server drains for a restart; the page runs it again on another replica once. */
+    code: z.enum(["busy", "invalid", "internal", "connection-lost", "killed", "restarting"]),
     message: z.string(),
   }),
 ]);

@@ -84,7 +84,7 @@ export class Job extends RunLifecycle {
     const key = CompileCache.key(this.request, info, command.args);
     const cached = await this.ctx.cache.acquire(key);
     if (cached) {
-      this.reportCompile(cached, { ok: true, exitCode: 0, timeMs: 0, cached: true, limit: null });
+      this.reportCompile(cached, { ok: true, exitCode: 0, timeMs: 0, cpuMs: 0, cached: true, limit: null });
       return key;
     }
     if (this.killed) throw new Stopped();
@@ -120,7 +120,7 @@ export class Job extends RunLifecycle {
     }
     const parsed = toolchain.parseDiagnostics(Buffer.concat(stdout).toString("utf8"), Buffer.concat(stderr).toString("utf8"));
     const ok = result.exitCode === 0 && result.retrieved && !result.killed;
-    const outcome = { ok, exitCode: result.exitCode, timeMs: Math.round(result.wallMs), cached: false, limit: result.limit };
+    const outcome = { ok, exitCode: result.exitCode, timeMs: Math.round(result.wallMs), cpuMs: Math.round(result.cpuMs), cached: false, limit: result.limit };
     const compileOutput: CachedCompile = { ...parsed, timeMs: outcome.timeMs };
     if (result.killed) {
       await this.ctx.cache.discard(incoming);
@@ -140,7 +140,7 @@ export class Job extends RunLifecycle {
 
   private reportCompile(
     output: CachedCompile,
-    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cached: boolean; limit: LimitName | null },
+    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cpuMs: number; cached: boolean; limit: LimitName | null },
   ): void {
     if (output.items.length > 0 || output.rendered) {
       this.emit({ type: "diagnostics", items: output.items, rendered: output.rendered });

@@ -104,7 +104,7 @@ export class KernelJob extends RunLifecycle {
       const key = cacheKey(profile, this.request);
       const cached = await this.ctx.cache.acquire(key);
       if (cached) {
-        this.reportBuild(cached, { ok: true, exitCode: 0, timeMs: 0, cached: true, limit: null });
+        this.reportBuild(cached, { ok: true, exitCode: 0, timeMs: 0, cpuMs: 0, cached: true, limit: null });
       } else {
         try {
           const tree = await this.makeTree(profile, slot, treeDir);
@@ -169,7 +169,7 @@ export class KernelJob extends RunLifecycle {
 
   private reportBuild(
     output: CachedCompile,
-    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cached: boolean; limit: SandboxResult["limit"] },
+    outcome: { ok: boolean; exitCode: number | null; timeMs: number; cpuMs: number; cached: boolean; limit: SandboxResult["limit"] },
   ): void {
     if (output.items.length > 0 || output.rendered) this.emit({ type: "diagnostics", items: output.items, rendered: output.rendered });
     this.emit({ type: "compiled", ...outcome, stdout: output.stdout, stderr: output.stderr });
@@ -222,7 +222,7 @@ export class KernelJob extends RunLifecycle {
       }
     }
     const ok = result.exitCode === 0 && !result.limit && !imageProblem;
-    this.reportBuild({ ...parsed, timeMs }, { ok, exitCode: result.exitCode, timeMs, cached: false, limit: result.limit });
+    this.reportBuild({ ...parsed, timeMs }, { ok, exitCode: result.exitCode, timeMs, cpuMs: Math.round(result.cpuMs), cached: false, limit: result.limit });
     if (ok) {
       if (!(await this.ctx.cache.put(key, incoming, { ...parsed, timeMs })) || !(await this.ctx.cache.acquire(key))) {
         throw new Error("the kernel image could not be stored");

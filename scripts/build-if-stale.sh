@@ -11,4 +11,6 @@ if [ -f .next/BUILD_ID ]; then
     exit 0
   fi
 fi
+# No request leaves the machine: Next.js would otherwise send anonymous telemetry.
+export NEXT_TELEMETRY_DISABLED=1
 node_modules/.bin/next build

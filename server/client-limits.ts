@@ -1,7 +1,7 @@
 /**
  * Per-client bounds: open WebSocket connections and a run rate (token bucket) per address.
- * Kept in this process's memory; with several replicas each bounds its own share, which is
- * what a per-replica load balancer hands it.
+ * Kept where the usage store keeps them: with REDIS_URL in Redis, so the bounds hold across
+ * replicas; otherwise in this process's memory.
  *
  * "Client" is an address, and a whole class behind one NAT (or behind a proxy without
  * TRUST_PROXY) is one address: the defaults are sized for that, a few hundred students with a
@@ -9,6 +9,7 @@
  */
 import type http from "node:http";
 import { z } from "zod";
+import { createUsageStore, type UsageStore } from "./usage-store";
 
 export interface ClientLimits {
   /** WebSocket connections one address may hold open. */
@@ -52,62 +53,41 @@ export function readClientLimits(env: Record<string, string | undefined> = proce
 
 export interface ClientLimiter {
   /** Why a new connection from this address is refused, or null. */
-  connectionRefusal(address: string): string | null;
+  connectionRefusal(address: string): Promise<string | null>;
   /** Counts an open connection; call the returned function when it closes. */
-  openConnection(address: string): () => void;
+  openConnection(address: string): Promise<() => void>;
   /** Takes one run from the address's budget; returns why it is refused, or null. */
-  takeRun(address: string): string | null;
+  takeRun(address: string): Promise<string | null>;
 }
 
-interface Bucket {
-  tokens: number;
-  updatedAt: number;
-}
-
-export function createClientLimiter(limits: Partial<ClientLimits> = {}, now: () => number = Date.now): ClientLimiter {
+/**
+ * The bounds over a usage store: in memory by default, in Redis (shared by replicas) when the
+ * server passes a Redis-backed store.
+ */
+export function createClientLimiter(
+  limits: Partial<ClientLimits> = {},
+  now: () => number = Date.now,
+  store: UsageStore = createUsageStore(null),
+): ClientLimiter {
   const l = { ...defaultClientLimits, ...limits };
-  const connections = new Map<string, number>();
-  const buckets = new Map<string, Bucket>();
   const perMs = l.runsPerMinute / 60_000;
 
-  // Drop full buckets now and then so the map stays as small as the set of active clients.
-  const sweep = setInterval(() => {
-    const t = now();
-    for (const [address, bucket] of buckets) {
-      if (bucket.tokens + (t - bucket.updatedAt) * perMs >= l.runBurst) buckets.delete(address);
-    }
-  }, 60_000);
-  sweep.unref();
-
   return {
-    connectionRefusal(address) {
-      const open = connections.get(address) ?? 0;
+    async connectionRefusal(address) {
+      const open = await store.connectionCount(address, now());
       return open >= l.maxConnectionsPerClient
         ? `too many open connections from your address (at most ${l.maxConnectionsPerClient}); close other tabs of this course or wait`
         : null;
     },
     openConnection(address) {
-      connections.set(address, (connections.get(address) ?? 0) + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (connections.get(address) ?? 1) - 1;
-        if (left <= 0) connections.delete(address);
-        else connections.set(address, left);
-      };
+      return store.addConnection(address, now());
     },
-    takeRun(address) {
-      const t = now();
-      const bucket = buckets.get(address) ?? { tokens: l.runBurst, updatedAt: t };
-      bucket.tokens = Math.min(l.runBurst, bucket.tokens + (t - bucket.updatedAt) * perMs);
-      bucket.updatedAt = t;
-      buckets.set(address, bucket);
-      if (bucket.tokens < 1) {
-        const waitS = Math.ceil((1 - bucket.tokens) / perMs / 1000);
+    async takeRun(address) {
+      const { taken, tokens } = await store.takeToken(address, perMs, l.runBurst, now());
+      if (!taken) {
+        const waitS = Math.ceil((1 - tokens) / perMs / 1000);
         return `too many runs: at most ${l.runsPerMinute} a minute; try again in ${waitS} s`;
       }
-      bucket.tokens -= 1;
       return null;
     },
   };

@@ -8,21 +8,33 @@ import next from "next";
 import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
 import { createClientLimiter, readClientLimits } from "./client-limits";
+import { log } from "./log";
+import { createMetrics } from "./metrics";
+import { createQuotas, readQuotaSettings } from "./quotas";
+import { closeRedis, connectRedisFromEnv } from "./redis";
+import { createRunAccounting } from "./run-accounting";
 import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
-import { closeRedis, connectRedisFromEnv } from "./redis";
+import { createUsageStore } from "./usage-store";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
   // Next reads CONTENT_DIR itself (lib/deck); make the resolved folder the one it sees.
   process.env.CONTENT_DIR = config.contentDir;
+  // No request leaves the machine: Next.js would otherwise send anonymous telemetry.
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
 
   // Shared state of replicas lives in Redis when REDIS_URL is set; null means in memory.
   const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
   const engine = createEngine();
-  const limiter = createClientLimiter(readClientLimits());
-  const runApi = createRunApi(engine, limiter);
-  const runSocket = createRunSocket(engine, limiter);
+  const store = createUsageStore(redis);
+  const limiter = createClientLimiter(readClientLimits(), Date.now, store);
+  const metrics = createMetrics(engine);
+  const quotas = createQuotas(store, readQuotaSettings());
+  const accounting = createRunAccounting({ limiter, quotas, metrics, log });
+  let draining = false;
+  const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining });
+  const runSocket = createRunSocket(engine, limiter, {}, accounting, metrics);
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });
   const handleNext = app.getRequestHandler();
@@ -31,6 +43,13 @@ async function main(): Promise<void> {
 
   const server = http.createServer((req, res) => {
     if (runApi(req, res)) return;
+    if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
+      metrics.handle(req, res).catch((err) => {
+        log.error({ err }, "GET /metrics failed");
+        if (!res.headersSent) res.writeHead(500).end("internal error");
+      });
+      return;
+    }
     handleNext(req, res, parse(req.url ?? "/", true)).catch((err) => {
       console.error("request failed", err);
       if (!res.headersSent) res.writeHead(500).end("internal error");
@@ -54,6 +73,7 @@ async function main(): Promise<void> {
   );
 
   let stopping = false;
+  /** SIGINT: stop now (running programs are killed). */
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -65,11 +85,48 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     await runSocket.close();
     await engine.shutdown();
+    store.close();
+    if (redis) await closeRedis(redis);
+    process.exit(0);
+  };
+
+  /**
+   * SIGTERM: drain without losing a run. Health turns not ready at once and the replica keeps
+   * serving for DRAIN_READY_DELAY_MS while the proxy notices; then it refuses new runs and
+   * sockets, lets started runs finish for up to DRAIN_GRACE_MS, tells its pages to reconnect
+   * (elsewhere), and exits. A second SIGTERM or a SIGINT stops at once.
+   */
+  const drain = async () => {
+    if (draining || stopping) return shutdown("SIGTERM (again)");
+    draining = true;
+    metrics.draining.set(1);
+    const readyDelayMs = Number(process.env.DRAIN_READY_DELAY_MS ?? 2_000);
+    const graceMs = Number(process.env.DRAIN_GRACE_MS ?? 30_000);
+    const forceExit = setTimeout(() => process.exit(1), readyDelayMs + graceMs + 15_000);
+    forceExit.unref();
+    log.info({ event: "drain", readyDelayMs, graceMs, connections: runSocket.connectionCount }, "SIGTERM: draining");
+    await new Promise((resolve) => setTimeout(resolve, readyDelayMs));
+    // No new TCP connections; idle keep-alive ones close, busy ones after their answer.
+    server.close();
+    server.closeIdleConnections();
+    const started = Date.now();
+    await runSocket.drain(graceMs);
+    // Runs that came over HTTP: wait for them within what is left of the grace.
+    while (Date.now() - started < graceMs) {
+      const health = await engine.health();
+      if (health.running + health.queued === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    log.info({ event: "drain", ms: Date.now() - started }, "drained; exiting");
+    stopping = true;
+    await engine.shutdown();
+    server.closeAllConnections();
+    store.close();
     if (redis) await closeRedis(redis);
     process.exit(0);
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGTERM", () => void drain());
 }
 
 main().catch((err) => {

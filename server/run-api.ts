@@ -17,9 +17,18 @@ import {
 } from "../lib/protocol";
 import type { Engine } from "../sandbox/api";
 import { clientAddress, type ClientLimiter } from "./client-limits";
+import { defaultRunAccounting, type RunAccounting } from "./run-accounting";
 
-/** Sources up to 256 KiB, encoded as JSON, stay well under this; larger bodies are refused unread. */
+/** Sources up to 256 KiB, encoded as JSON, stay well under this; larger bodies are refused. */
 const MAX_BODY_BYTES = 4 * MAX_SOURCE_BYTES + 2 * 1024 * 1024;
+/**
+ * A refused body is still read (and dropped) up to this size, so the client is done sending when
+ * the 413 arrives and can read it; closing on a client still writing resets the connection
+ * before the answer is read. Beyond it the answer goes out and the connection closes.
+ */
+const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+/** A body must arrive within this time. */
+const BODY_TIMEOUT_MS = 30_000;
 const BUSY_RETRY_AFTER_S = 5;
 
 class HttpError extends Error {
@@ -32,7 +41,15 @@ class HttpError extends Error {
   }
 }
 
-export function createRunApi(engine: Engine, limiter: ClientLimiter) {
+export interface RunApiOptions {
+  accounting?: RunAccounting;
+  /** True while the server drains for a restart: health is not ready, new runs are refused. */
+  isDraining?: () => boolean;
+}
+
+export function createRunApi(engine: Engine, limiter: ClientLimiter, options: RunApiOptions = {}) {
+  const accounting = options.accounting ?? defaultRunAccounting(limiter);
+  const isDraining = options.isDraining ?? (() => false);
   /** Handles the request if it is ours; returns false to pass it on. */
   return function handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const { pathname } = new URL(req.url ?? "/", "http://localhost");
@@ -49,8 +66,8 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter) {
       return true;
     }
     if (pathname === "/api/health") {
-      engine.health().then(
-        (health) => sendJson(res, health.ready ? 200 : 503, health),
+      health(req).then(
+        (body) => sendJson(res, body.ready ? 200 : 503, body),
         (err) => sendJson(res, 503, { ready: false, error: String(err) }),
       );
       return true;
@@ -58,18 +75,40 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter) {
     return false;
   };
 
+  /**
+   * The engine's health, not ready while draining (so the proxy moves new work away first), and
+   * the clients flagged for unusual use: their addresses only to a direct request (an operator
+   * inside the cluster, the proxy's health check), their number to anyone.
+   */
+  async function health(req: http.IncomingMessage) {
+    const [engineHealth, flags] = await Promise.all([engine.health(), accounting.flags().catch(() => [])]);
+    const draining = isDraining();
+    const direct = req.headers["x-forwarded-for"] === undefined;
+    return {
+      ...engineHealth,
+      ready: engineHealth.ready && !draining,
+      draining,
+      flaggedClients: direct ? flags : flags.length,
+    };
+  }
+
   async function postRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (isDraining()) throw new HttpError(503, "server restarting, run again", { "Retry-After": "1", Connection: "close" });
     const request = parseRunRequest(await readBody(req));
-    const refusal = limiter.takeRun(clientAddress(req));
-    if (refusal) throw new HttpError(429, refusal, { "Retry-After": "60" });
+    const client = clientAddress(req);
+    const refusal = await accounting.admit(client, request, "http");
+    if (refusal) throw new HttpError(429, refusal.message, { "Retry-After": String(refusal.retryAfterS) });
 
     const events: RunEvent[] = [];
     let finalEvent!: () => void;
     const ended = new Promise<void>((resolve) => (finalEvent = resolve));
-    const handle = engine.run(request, (event) => {
-      events.push(event);
-      if (event.type === "exit" || event.type === "error") finalEvent();
-    });
+    const handle = engine.run(
+      request,
+      accounting.observe(client, request, "http", (event) => {
+        events.push(event);
+        if (event.type === "exit" || event.type === "error") finalEvent();
+      }),
+    );
     // A client that goes away does not need its run any more.
     const onClose = () => {
       if (!res.writableFinished) handle.kill();
@@ -191,28 +230,47 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
 const tooLarge = () =>
   new HttpError(413, `body is larger than ${MAX_BODY_BYTES / 1024} KiB`, { Connection: "close" });
 
+/**
+ * Reads the body up to MAX_BODY_BYTES. A larger one is read on and dropped (up to
+ * MAX_DISCARD_BYTES) before the 413 goes out, so the client sees the answer, not a reset.
+ * A body that does not arrive within BODY_TIMEOUT_MS gets a 408.
+ */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      req.resume();
-      return reject(tooLarge());
-    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    let refused = false;
+    const timer = setTimeout(() => {
+      finish(new HttpError(408, `the request body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`, { Connection: "close" }));
+    }, BODY_TIMEOUT_MS);
+    const finish = (error: Error | null, body?: string) => {
+      clearTimeout(timer);
+      req.removeListener("data", onData);
+      req.removeListener("end", onEnd);
+      req.removeListener("error", onError);
+      if (error) {
+        // Whatever still comes is dropped; the answer closes the connection.
+        req.resume();
+        reject(error);
+      } else resolve(body!);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
+      if (size > MAX_DISCARD_BYTES) return finish(tooLarge());
       if (size > MAX_BODY_BYTES) {
-        // Stop collecting; the answer closes the connection, so the rest is never read.
-        req.removeAllListeners("data");
-        req.pause();
-        reject(tooLarge());
+        refused = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
+    };
+    const onEnd = () => (refused ? finish(tooLarge()) : finish(null, Buffer.concat(chunks).toString("utf8")));
+    const onError = (err: Error) => finish(err);
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > MAX_DISCARD_BYTES) return finish(tooLarge());
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
   });
 }
 

@@ -17,6 +17,8 @@ import {
 } from "../lib/protocol";
 import type { Engine, RunHandle } from "../sandbox/api";
 import { clientAddress, type ClientLimiter } from "./client-limits";
+import type { Metrics } from "./metrics";
+import { defaultRunAccounting, type RunAccounting } from "./run-accounting";
 
 export interface RunSocketOptions {
   /** Runs one connection may have going at once (queued ones included). */
@@ -36,6 +38,13 @@ export const defaultRunSocketOptions: RunSocketOptions = {
 export interface RunSocket {
   /** Takes the upgrade if it is for /ws; returns false to let someone else have it. */
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /**
+   * Drain before a restart: refuses new connections and new runs ("restarting"), ends queued runs
+   * with "restarting" so the page sends them to another replica, lets started runs finish for up
+   * to graceMs (then ends them the same way), and closes each connection once it has no run left,
+   * telling the page to reconnect (1001). Resolves when every connection is closed.
+   */
+  drain(graceMs: number): Promise<void>;
   /** Closes every connection (their runs are killed) and waits until their runs are cleaned up. */
   close(): Promise<void>;
   readonly connectionCount: number;
@@ -52,10 +61,16 @@ export function createRunSocket(
   engine: Engine,
   limiter: ClientLimiter,
   options: Partial<RunSocketOptions> = {},
+  accounting: RunAccounting = defaultRunAccounting(limiter),
+  metrics: Metrics | null = null,
 ): RunSocket {
   const opts = { ...defaultRunSocketOptions, ...options };
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES });
   const pendingCleanups = new Set<Promise<void>>();
+  /** Each connection's part in a drain: called when the drain starts and when it runs out of time. */
+  const drainHooks = new Set<{ start(): void; timeUp(): void }>();
+  let draining = false;
+  const restartingMessage = "server restarting, run again";
 
   const heartbeat = setInterval(() => {
     for (const ws of wss.clients) {
@@ -70,10 +85,14 @@ export function createRunSocket(
   }, opts.heartbeatMs);
   heartbeat.unref();
 
-  wss.on("connection", (ws: WebSocket & { isAlive?: boolean }, req: http.IncomingMessage) => {
+  wss.on("connection", (ws: WebSocket & { isAlive?: boolean }, req: http.IncomingMessage, releaseConnection: () => void) => {
     const address = clientAddress(req);
-    const releaseConnection = limiter.openConnection(address);
     const runs = new Map<string, RunHandle>();
+    /** Runs that got a sandbox slot (compiling or running): a drain lets these finish. */
+    const started = new Set<string>();
+    /** Runs this replica ends because it restarts: their final event says so. */
+    const endedByDrain = new Set<string>();
+    metrics?.wsConnections.inc();
     ws.isAlive = true;
     ws.on("pong", () => (ws.isAlive = true));
 
@@ -88,21 +107,83 @@ export function createRunSocket(
     };
     const protocolError = (id: string | null, message: string) => send({ type: "protocol-error", id, message });
 
-    const startRun = (id: string, request: RunRequest) => {
+    /** Closes a draining connection once its last run ended. */
+    const closeIfDrained = () => {
+      if (draining && runs.size === 0 && ws.readyState === ws.OPEN) ws.close(WS_CLOSE.shuttingDown, restartingMessage);
+    };
+
+    const startRun = async (id: string, request: RunRequest) => {
       if (runs.has(id)) return protocolError(id, `a run with id '${id}' is already going on this connection`);
       if (runs.size >= opts.maxRunsPerConnection) {
         return protocolError(id, `too many runs on this connection (at most ${opts.maxRunsPerConnection} at once)`);
       }
-      const refusal = limiter.takeRun(address);
-      if (refusal) return send({ type: "error", id, code: "busy", message: refusal });
-      const handle = engine.run(request, (event) => send({ id, ...event }));
+      if (draining) return send({ type: "error", id, code: "restarting", message: restartingMessage });
+      // Hold the id while admission asks the (possibly shared) store, so a duplicate id is refused.
+      let killedWhileAdmitted = false;
+      const placeholder: RunHandle = {
+        writeStdin() {},
+        closeStdin() {},
+        kill: () => {
+          killedWhileAdmitted = true;
+        },
+        done: Promise.resolve(),
+      };
+      runs.set(id, placeholder);
+      let refusal: Awaited<ReturnType<RunAccounting["admit"]>>;
+      try {
+        refusal = await accounting.admit(address, request, "ws");
+      } catch (err) {
+        runs.delete(id);
+        return send({ type: "error", id, code: "internal", message: `could not check this client's limits: ${(err as Error).message}` });
+      }
+      if (refusal || draining || ws.readyState !== ws.OPEN) {
+        runs.delete(id);
+        if (refusal) return send({ type: "error", id, code: "busy", message: refusal.message });
+        send({ type: "error", id, code: "restarting", message: restartingMessage });
+        return closeIfDrained();
+      }
+      if (killedWhileAdmitted) {
+        runs.delete(id);
+        return send({ type: "error", id, code: "killed", message: "stopped before the program started" });
+      }
+      const sink = accounting.observe(address, request, "ws", (event) => {
+        if (event.type !== "queued") started.add(id);
+        if (event.type === "error" && endedByDrain.has(id)) {
+          return send({ id, type: "error", code: "restarting", message: restartingMessage });
+        }
+        send({ id, ...event });
+      });
+      const handle = engine.run(request, sink);
       runs.set(id, handle);
       const cleanup = handle.done.finally(() => {
         runs.delete(id);
+        started.delete(id);
+        endedByDrain.delete(id);
         pendingCleanups.delete(cleanup);
+        closeIfDrained();
       });
       pendingCleanups.add(cleanup);
     };
+
+    const drainHook = {
+      start() {
+        // Queued runs have not begun: another replica can start them at once.
+        for (const [id, handle] of runs) {
+          if (!started.has(id)) {
+            endedByDrain.add(id);
+            handle.kill();
+          }
+        }
+        closeIfDrained();
+      },
+      timeUp() {
+        for (const [id, handle] of runs) {
+          endedByDrain.add(id);
+          handle.kill();
+        }
+      },
+    };
+    drainHooks.add(drainHook);
 
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (isBinary) return protocolError(null, "binary messages are not accepted; send JSON text");
@@ -120,7 +201,8 @@ export function createRunSocket(
       const message = parsed.data;
       if (message.type === "run") {
         const { type: _type, id, ...request } = message;
-        return startRun(id, request);
+        void startRun(id, request);
+        return;
       }
       const handle = runs.get(message.id);
       if (!handle) return protocolError(message.id, `no run with id '${message.id}' is going on this connection`);
@@ -132,23 +214,60 @@ export function createRunSocket(
     ws.on("error", () => ws.terminate());
     ws.on("close", () => {
       releaseConnection();
+      drainHooks.delete(drainHook);
+      metrics?.wsConnections.dec();
       for (const handle of runs.values()) handle.kill();
     });
   });
+
+  async function acceptUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const address = clientAddress(req);
+    let release: () => void;
+    try {
+      const refusal = await limiter.connectionRefusal(address);
+      if (refusal) {
+        accounting.connectionRefused(address, refusal);
+        // Accepted and closed at once, so the page can read why (a 429 upgrade answer reaches a
+        // browser as a bare network error). The connection is never counted against the client.
+        wss.handleUpgrade(req, socket, head, (ws) => ws.close(WS_CLOSE.refused, closeReason(refusal)));
+        return;
+      }
+      release = await limiter.openConnection(address);
+    } catch (err) {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nclient limits unavailable: ${(err as Error).message}\n`);
+      return;
+    }
+    if (socket.destroyed || draining) {
+      release();
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req, release));
+  }
 
   return {
     handleUpgrade(req, socket, head) {
       const { pathname } = new URL(req.url ?? "/", "http://localhost");
       if (pathname !== "/ws") return false;
-      const refusal = limiter.connectionRefusal(clientAddress(req));
-      if (refusal) {
-        // Accepted and closed at once, so the page can read why (a 429 upgrade answer reaches a
-        // browser as a bare network error). The connection is never counted against the client.
-        wss.handleUpgrade(req, socket, head, (ws) => ws.close(WS_CLOSE.refused, closeReason(refusal)));
+      if (draining) {
+        // Accepted and closed at once, as a refusal is: the page reconnects, through the proxy elsewhere.
+        wss.handleUpgrade(req, socket, head, (ws) => ws.close(WS_CLOSE.shuttingDown, restartingMessage));
         return true;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+      void acceptUpgrade(req, socket, head);
       return true;
+    },
+    async drain(graceMs) {
+      draining = true;
+      for (const hook of drainHooks) hook.start();
+      const deadline = setTimeout(() => {
+        for (const hook of drainHooks) hook.timeUp();
+      }, graceMs);
+      try {
+        while (wss.clients.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      } finally {
+        clearTimeout(deadline);
+      }
     },
     async close() {
       clearInterval(heartbeat);

@@ -223,7 +223,17 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       return;
     }
     // Until the server answers, the status says why the run waits (refused, offline, restarting).
-    session.current = pageConnection().run(request.data, onEvent, (why) => why && setStatus(why));
+    session.current = pageConnection().run(
+      request.data,
+      onEvent,
+      (why) => why && setStatus(why),
+      () => {
+        // The server restarted mid-run: the run starts over elsewhere, so its first attempt's output goes.
+        setEntries([]);
+        setPhase("queued");
+        setStatus("server restarting: running it again on another server…");
+      },
+    );
   }, [block, onEvent]);
   runRef.current = run;
 

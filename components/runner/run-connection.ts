@@ -5,6 +5,8 @@
  * run that the loss cut off with an `error` event ("connection lost"), so no console waits forever.
  * A run that cannot be sent yet is told why in words (refused and why, offline, server restarting,
  * server unreachable) and goes out by itself as soon as a connection is accepted.
+ * A run the server ends with `restarting` (it drains for a restart) is sent once more, on the next
+ * connection, which the proxy gives to another replica; the runner is told so it can start afresh.
  * Browser code, but free of the DOM apart from WebSocket (and `online` events when there is a
  * window), so Node tests can drive it with `ws`.
  */
@@ -50,6 +52,10 @@ export class RunConnection {
   private socket: WebSocketLike | null = null;
   private readonly runs = new Map<string, (event: RunEvent) => void>();
   private readonly waiting = new Map<string, WaitingListener>();
+  /** What it takes to send a run again when its server restarts, until it was retried once. */
+  private readonly retries = new Map<string, { message: string; onRetry?: () => void }>();
+  /** The server of this socket drains: send nothing more on it, the next connection takes it. */
+  private serverRestarting = false;
   /** Messages written while (re)connecting, sent on open; runs are only queued if they started then. */
   private outbox: string[] = [];
   /** What the current socket carried: the server read none of it if it refused the connection. */
@@ -70,19 +76,33 @@ export class RunConnection {
     if (typeof window !== "undefined") window.addEventListener("online", this.onOnline);
   }
 
-  /** Starts a run; every event of it, ending with one `exit` or `error`, goes to onEvent. */
-  run(request: RunRequest, onEvent: (event: RunEvent) => void, onWaiting?: WaitingListener): RunSession {
+  /**
+   * Starts a run; every event of it, ending with one `exit` or `error`, goes to onEvent.
+   * onRetry is called when the run starts over on another server after a restart: what it
+   * printed so far belongs to the abandoned attempt.
+   */
+  run(
+    request: RunRequest,
+    onEvent: (event: RunEvent) => void,
+    onWaiting?: WaitingListener,
+    onRetry?: () => void,
+  ): RunSession {
     const id = `run-${Date.now().toString(36)}-${(this.counter++).toString(36)}`;
     this.runs.set(id, (event) => {
       // The run's first event answers it: it waits for the connection no more.
       const waiter = this.waiting.get(id);
       this.waiting.delete(id);
       waiter?.(null);
-      if (event.type === "exit" || event.type === "error") this.runs.delete(id);
+      if (event.type === "exit" || event.type === "error") {
+        this.runs.delete(id);
+        this.retries.delete(id);
+      }
       onEvent(event);
     });
     if (onWaiting) this.waiting.set(id, onWaiting);
-    this.send({ type: "run", id, ...request });
+    const message: ClientMessageInput = { type: "run", id, ...request };
+    this.retries.set(id, { message: JSON.stringify(message), onRetry });
+    this.send(message);
     this.tellWaiting();
     return {
       id,
@@ -117,7 +137,7 @@ export class RunConnection {
 
   private send(message: ClientMessageInput): void {
     const text = JSON.stringify(message);
-    if (this.socket?.readyState === OPEN) this.transmit(this.socket, text);
+    if (this.socket?.readyState === OPEN && !this.serverRestarting) this.transmit(this.socket, text);
     else {
       this.outbox.push(text);
       this.connect();
@@ -185,6 +205,7 @@ export class RunConnection {
     this.tellWaiting();
     socket.onopen = () => {
       opened = true;
+      this.serverRestarting = false;
       this.setState("open");
       for (const text of this.outbox.splice(0)) this.transmit(socket, text);
       this.tellWaiting();
@@ -271,7 +292,24 @@ export class RunConnection {
       return;
     }
     const { id, ...event } = message;
+    if (event.type === "error" && event.code === "restarting" && this.retryElsewhere(id)) return;
     this.runs.get(id)?.(event as RunEvent);
+  }
+
+  /** Queues the run for the next connection, once; false when it was retried already. */
+  private retryElsewhere(id: string): boolean {
+    const retry = this.retries.get(id);
+    if (!retry || !this.runs.has(id)) return false;
+    this.retries.delete(id);
+    this.serverRestarting = true;
+    this.outbox.push(retry.message);
+    retry.onRetry?.();
+    // Runs still going on this socket finish first (the server lets them); with none left the
+    // socket is closed now, so the reconnect (to another replica) happens at once.
+    const unsent = this.unsentRuns();
+    const going = [...this.runs.keys()].some((runId) => !unsent.has(runId));
+    if (!going) this.socket?.close();
+    return true;
   }
 }
 

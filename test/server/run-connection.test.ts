@@ -1,6 +1,7 @@
 /**
  * The browser's connection class against the real server: streaming, a server restart cutting a
- * run off ("connection lost"), and reconnecting by itself afterwards.
+ * run off ("connection lost"), and reconnecting by itself afterwards; a draining server lets its
+ * running run finish and the page sends a refused run once more to the next server.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -127,4 +128,60 @@ describe("RunConnection", () => {
       await stopServer(server);
     }
   }, 60_000);
+
+  it("drain: the running run finishes, a run sent meanwhile goes to the next server by itself", async () => {
+    const first = await startServer();
+    const connection = new RunConnection({ url: `ws://127.0.0.1:${first.port}/ws`, WebSocketImpl: WebSocket as never, backoffMs: 100 });
+    try {
+      // A run that is busy when the drain starts: it prints, waits a moment, prints again.
+      const slow = c('#include <stdio.h>\n#include <unistd.h>\nint main(void){puts("begin");fflush(stdout);usleep(1500000);puts("end");}\n');
+      let drained: Promise<void> | null = null;
+      let retriedAfter: Promise<RunEvent[]> | null = null;
+      let retries = 0;
+      const running = new Promise<RunEvent[]>((resolve) => {
+        const events: RunEvent[] = [];
+        connection.run(slow, (event) => {
+          events.push(event);
+          if (event.type === "stdout" && event.data.includes("begin") && !drained) {
+            drained = first.socket.drain(60_000);
+            // Sent while the server drains: refused with "restarting", retried on the next connection.
+            retriedAfter = new Promise((done) => {
+              const later: RunEvent[] = [];
+              connection.run(
+                c('#include <stdio.h>\nint main(void){puts("elsewhere");}\n'),
+                (e) => {
+                  later.push(e);
+                  if (e.type === "exit" || e.type === "error") done(later);
+                },
+                undefined,
+                () => retries++,
+              );
+            });
+          }
+          if (event.type === "exit" || event.type === "error") resolve(events);
+        });
+      });
+      const slowEvents = await running;
+      expect(slowEvents.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+      expect(slowEvents.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe("begin\nend\n");
+      // The drained server closed the connection once its run ended.
+      await drained;
+      expect(first.socket.connectionCount).toBe(0);
+      await stopServer(first);
+      // The next server (the proxy's other replica) takes the retried run.
+      const second = await startServer(first.port);
+      try {
+        const later = await retriedAfter!;
+        expect(retries).toBe(1);
+        expect(later.some((e) => e.type === "error")).toBe(false);
+        expect(later.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+        expect(later.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe("elsewhere\n");
+      } finally {
+        connection.dispose();
+        await stopServer(second);
+      }
+    } finally {
+      connection.dispose();
+    }
+  });
 });
