@@ -275,23 +275,122 @@ export const WS_CLOSE = {
 } as const;
 export const RunIdSchema = z.string().min(1).max(64);
 
+// ---------------------------------------------------------------------------------------------
+// Live lecture (server/live): on the same socket as runs. Anyone may join a deck's session and
+// say whether they follow; only a signed-in lecturer's connection may change it (the server checks
+// every control message against the lecturer's session cookie). Everything a follower receives is
+// what the lecturer published: the slide, the code of a runnable block, and the events of the
+// lecturer's runs of it (a run tagged with `live` is mirrored by the server, not by the client).
+
+/** Deck names as folders (lib/deck/types DECK_NAME). */
+export const LiveDeckSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "not a deck name");
+export const LiveBlockIdSchema = z.string().min(1).max(128);
+
+/** Where the lecturer is: reveal.js indices plus the slide's id when it has one. */
+export const LiveSlideSchema = z
+  .object({ h: z.number().int().min(0).max(10_000), v: z.number().int().min(0).max(10_000), f: z.number().int().min(-1).max(1000) })
+  .strict();
+export type LiveSlide = z.infer<typeof LiveSlideSchema>;
+
+/** One file of the lecturer's version of a block, as the editor holds it (hidden lines apart). */
+export const LiveFileSchema = z
+  .object({
+    name: FileNameSchema,
+    text: z.string(),
+    hidden: z.array(z.object({ before: z.number().int().min(0), lines: z.array(z.string()) }).strict()).max(1000).nullable(),
+  })
+  .strict();
+export type LiveFile = z.infer<typeof LiveFileSchema>;
+export const LiveFilesSchema = z
+  .array(LiveFileSchema)
+  .min(1)
+  .max(MAX_FILES)
+  .refine(
+    (files) => files.reduce((n, f) => n + utf8Length(f.text) + (f.hidden ?? []).reduce((m, g) => m + utf8Length(g.lines.join("\n")), 0), 0) <= MAX_SOURCE_BYTES,
+    `code is larger than ${MAX_SOURCE_BYTES / 1024} KiB`,
+  );
+
+/** On a run message: mirror this run's events to the deck's room at this block. */
+export const LiveRunTagSchema = z.object({ deck: LiveDeckSchema, block: LiveBlockIdSchema }).strict();
+export type LiveRunTag = z.infer<typeof LiveRunTagSchema>;
+
+/** What a session holds; a late joiner gets all of it. */
+export const LiveSessionSchema = z.object({
+  id: z.string(),
+  deck: z.string(),
+  startedAt: z.number(),
+  slide: LiveSlideSchema.nullable(),
+  /** The join link and QR code shown on the slide for the room. */
+  showJoin: z.boolean(),
+  code: z.record(z.string(), LiveFilesSchema),
+  /** The lecturer's latest run per block: its events so far (output capped, see server/live). */
+  runs: z.record(z.string(), z.object({ runId: z.string(), events: z.array(RunEventSchema) })),
+});
+export type LiveSession = z.infer<typeof LiveSessionSchema>;
+
+export const LiveRoleSchema = z.enum(["lecturer", "student"]);
+export type LiveRole = z.infer<typeof LiveRoleSchema>;
+
+function liveClientMessages() {
+  const deck = { deck: LiveDeckSchema };
+  return [
+    /** Receive the deck's live session (state now, events after). */
+    z.object({ type: z.literal("live-join"), ...deck }).strict(),
+    z.object({ type: z.literal("live-leave"), ...deck }).strict(),
+    /** A follower says whether it follows or has navigated away (for the lecturer's counts). */
+    z.object({ type: z.literal("live-status"), ...deck, following: z.boolean() }).strict(),
+    // Control messages: lecturer only.
+    z.object({ type: z.literal("live-start"), ...deck }).strict(),
+    z.object({ type: z.literal("live-end"), ...deck }).strict(),
+    z.object({ type: z.literal("live-slide"), ...deck, slide: LiveSlideSchema }).strict(),
+    z.object({ type: z.literal("live-code"), ...deck, block: LiveBlockIdSchema, files: LiveFilesSchema }).strict(),
+    z.object({ type: z.literal("live-show-join"), ...deck, show: z.boolean() }).strict(),
+  ] as const;
+}
+
+/** Client messages that change a session: the server accepts them from a signed-in lecturer only. */
+export const LIVE_CONTROL_TYPES = ["live-start", "live-end", "live-slide", "live-code", "live-show-join"] as const;
+
+function liveServerMessages() {
+  const deck = { deck: z.string() };
+  return [
+    /** Answer to live-join (and after start): the session or null, and what this connection may do. */
+    z.object({ type: z.literal("live-state"), ...deck, role: LiveRoleSchema, session: LiveSessionSchema.nullable() }),
+    z.object({ type: z.literal("live-slide"), ...deck, slide: LiveSlideSchema }),
+    z.object({ type: z.literal("live-show-join"), ...deck, show: z.boolean() }),
+    z.object({ type: z.literal("live-code"), ...deck, block: z.string(), files: LiveFilesSchema }),
+    /** An event of the lecturer's run at a block; a new runId starts a new run there. */
+    z.object({ type: z.literal("live-run"), ...deck, block: z.string(), runId: z.string(), event: RunEventSchema }),
+    z.object({ type: z.literal("live-ended"), ...deck, reason: z.enum(["ended", "idle"]) }),
+    /** To lecturer connections: students following and detached, over all instances. */
+    z.object({ type: z.literal("live-counts"), ...deck, following: z.number().int(), detached: z.number().int() }),
+    /** A control message that was not accepted, in words. */
+    z.object({ type: z.literal("live-refused"), deck: z.string().nullable(), message: z.string() }),
+  ] as const;
+}
+
 /** `run` carries the request's fields beside its id: `{type: "run", id, language, files, ...}`. */
 export const RunMessageSchema = z.discriminatedUnion(
   "language",
   [
-    z.object({ type: z.literal("run"), id: RunIdSchema, ...RunRequestFields }).strict().superRefine(checkRunRequest),
-    z.object({ type: z.literal("run"), id: RunIdSchema, ...KernelRunRequestFields }).strict().superRefine(checkKernelRequest),
+    z.object({ type: z.literal("run"), id: RunIdSchema, live: LiveRunTagSchema.optional(), ...RunRequestFields }).strict().superRefine(checkRunRequest),
+    z.object({ type: z.literal("run"), id: RunIdSchema, live: LiveRunTagSchema.optional(), ...KernelRunRequestFields })
+      .strict()
+      .superRefine(checkKernelRequest),
   ],
   LANGUAGE_ERROR,
 );
 
 export const ClientMessageSchema = z.discriminatedUnion("type", [
   RunMessageSchema,
+  ...liveClientMessages(),
   z.object({ type: z.literal("stdin"), id: RunIdSchema, data: z.string().max(64 * 1024) }),
   z.object({ type: z.literal("stdin-close"), id: RunIdSchema }),
   z.object({ type: z.literal("kill"), id: RunIdSchema }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+export type LiveClientMessage = Extract<ClientMessage, { type: `live-${string}` }>;
+export const isLiveClientMessage = (m: ClientMessage): m is LiveClientMessage => m.type.startsWith("live-");
 export type ClientMessageInput = z.input<typeof ClientMessageSchema>;
 
 /** An engine event tagged with its run id: `{id, type: "stdout", data}`. */
@@ -302,8 +401,11 @@ export const ServerMessageSchema = z.union([
   RunEventMessageSchema,
   /** A message the server could not accept; `id` when it could be read. The connection lives on. */
   z.object({ type: z.literal("protocol-error"), id: z.string().nullable(), message: z.string() }),
+  ...liveServerMessages(),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+export type LiveServerMessage = Extract<ServerMessage, { type: `live-${string}` }>;
+export const isLiveServerMessage = (m: ServerMessage): m is LiveServerMessage => m.type.startsWith("live-");
 
 // ---------------------------------------------------------------------------------------------
 // HTTP API: POST /api/run

@@ -16,6 +16,7 @@ import { createRunAccounting } from "./run-accounting";
 import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
 import { createUsageStore } from "./usage-store";
+import { createLive } from "./live";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
@@ -34,7 +35,8 @@ async function main(): Promise<void> {
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
   let draining = false;
   const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining });
-  const runSocket = createRunSocket(engine, limiter, {}, accounting, metrics);
+  const live = await createLive({ contentDir: config.contentDir });
+  const runSocket = createRunSocket(engine, limiter, { live: live.hub }, accounting, metrics);
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });
   const handleNext = app.getRequestHandler();
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
 
   const server = http.createServer((req, res) => {
     if (runApi(req, res)) return;
+    if (live.auth.handleHttp(req, res)) return;
     if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
       metrics.handle(req, res).catch((err) => {
         log.error({ err }, "GET /metrics failed");
@@ -71,6 +74,9 @@ async function main(): Promise<void> {
   console.log(
     `OSByExample ready on http://${config.host}:${port} (${config.dev ? "development" : "production"}, content ${config.contentDir})`,
   );
+  if (live.token.generated) {
+    console.log(`Lecturer sign-in (http://${config.host}:${port}/lecturer) with this token (set LECTURER_TOKEN to choose one): ${live.token.token}`);
+  }
 
   let stopping = false;
   /** SIGINT: stop now (running programs are killed). */
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeAllConnections();
     await runSocket.close();
+    await live.close();
     await engine.shutdown();
     store.close();
     if (redis) await closeRedis(redis);

@@ -14,9 +14,12 @@ import {
   describeZodError,
   type ServerMessage,
   type RunRequest,
+  type LiveRunTag,
+  isLiveClientMessage,
 } from "../lib/protocol";
 import type { Engine, RunHandle } from "../sandbox/api";
 import { clientAddress, type ClientLimiter } from "./client-limits";
+import type { LiveHub } from "./live/hub";
 import type { Metrics } from "./metrics";
 import { defaultRunAccounting, type RunAccounting } from "./run-accounting";
 
@@ -27,6 +30,8 @@ export interface RunSocketOptions {
   maxBufferedBytes: number;
   /** Ping interval; a connection that misses a pong is closed and its runs killed. */
   heartbeatMs: number;
+  /** Live lectures on the same socket (messages `live-*`, runs tagged `live`); none when absent. */
+  live?: LiveHub;
 }
 
 export const defaultRunSocketOptions: RunSocketOptions = {
@@ -96,15 +101,17 @@ export function createRunSocket(
     ws.isAlive = true;
     ws.on("pong", () => (ws.isAlive = true));
 
-    const send = (message: ServerMessage) => {
+    const sendText = (text: string) => {
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > opts.maxBufferedBytes) {
         // A reader this slow would make us hold unbounded output: cut it off, which kills its runs.
         ws.close(WS_CLOSE.slowReader, "client is not reading its output");
         return;
       }
-      ws.send(JSON.stringify(message));
+      ws.send(text);
     };
+    const send = (message: ServerMessage) => sendText(JSON.stringify(message));
+    const live = opts.live?.connect(req, sendText);
     const protocolError = (id: string | null, message: string) => send({ type: "protocol-error", id, message });
 
     /** Closes a draining connection once its last run ended. */
@@ -112,7 +119,7 @@ export function createRunSocket(
       if (draining && runs.size === 0 && ws.readyState === ws.OPEN) ws.close(WS_CLOSE.shuttingDown, restartingMessage);
     };
 
-    const startRun = async (id: string, request: RunRequest) => {
+    const startRun = async (id: string, request: RunRequest, liveTag?: LiveRunTag) => {
       if (runs.has(id)) return protocolError(id, `a run with id '${id}' is already going on this connection`);
       if (runs.size >= opts.maxRunsPerConnection) {
         return protocolError(id, `too many runs on this connection (at most ${opts.maxRunsPerConnection} at once)`);
@@ -153,7 +160,11 @@ export function createRunSocket(
         }
         send({ id, ...event });
       });
-      const handle = engine.run(request, sink);
+      const mirror = liveTag && live?.mirrorRun(liveTag, id);
+      const handle = engine.run(request, (event) => {
+        sink(event);
+        mirror?.(event);
+      });
       runs.set(id, handle);
       const cleanup = handle.done.finally(() => {
         runs.delete(id);
@@ -200,9 +211,13 @@ export function createRunSocket(
       }
       const message = parsed.data;
       if (message.type === "run") {
-        const { type: _type, id, ...request } = message;
-        void startRun(id, request);
+        const { type: _type, id, live: liveTag, ...request } = message;
+        void startRun(id, request, liveTag);
         return;
+      }
+      if (isLiveClientMessage(message)) {
+        if (!live) return protocolError(null, "live lectures are not served here");
+        return live.handle(message);
       }
       const handle = runs.get(message.id);
       if (!handle) return protocolError(message.id, `no run with id '${message.id}' is going on this connection`);
@@ -214,6 +229,7 @@ export function createRunSocket(
     ws.on("error", () => ws.terminate());
     ws.on("close", () => {
       releaseConnection();
+      live?.close();
       drainHooks.delete(drainHook);
       metrics?.wsConnections.dec();
       for (const handle of runs.values()) handle.kill();

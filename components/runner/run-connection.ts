@@ -13,7 +13,11 @@
 import {
   ServerMessageSchema,
   WS_CLOSE,
+  isLiveServerMessage,
   type ClientMessageInput,
+  type LiveClientMessage,
+  type LiveRunTag,
+  type LiveServerMessage,
   type RunEvent,
   type RunRequest,
 } from "../../lib/protocol";
@@ -65,6 +69,7 @@ export class RunConnection {
   private retryAt = 0;
   private countdown: ReturnType<typeof setInterval> | null = null;
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
+  private readonly liveListeners = new Set<(message: LiveServerMessage) => void>();
   private backoff: number;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private disposed = false;
@@ -79,13 +84,15 @@ export class RunConnection {
   /**
    * Starts a run; every event of it, ending with one `exit` or `error`, goes to onEvent.
    * onRetry is called when the run starts over on another server after a restart: what it
-   * printed so far belongs to the abandoned attempt.
+   * printed so far belongs to the abandoned attempt. With `live`, a signed-in lecturer's run is
+   * also shown to the deck's room at that block.
    */
   run(
     request: RunRequest,
     onEvent: (event: RunEvent) => void,
     onWaiting?: WaitingListener,
     onRetry?: () => void,
+    live?: LiveRunTag,
   ): RunSession {
     const id = `run-${Date.now().toString(36)}-${(this.counter++).toString(36)}`;
     this.runs.set(id, (event) => {
@@ -100,7 +107,7 @@ export class RunConnection {
       onEvent(event);
     });
     if (onWaiting) this.waiting.set(id, onWaiting);
-    const message: ClientMessageInput = { type: "run", id, ...request };
+    const message: ClientMessageInput = { type: "run", id, ...request, ...(live ? { live } : {}) };
     this.retries.set(id, { message: JSON.stringify(message), onRetry });
     this.send(message);
     this.tellWaiting();
@@ -119,6 +126,16 @@ export class RunConnection {
         this.send({ type: "kill", id });
       },
     };
+  }
+
+  /** Live-lecture messages go out on the same socket (components/live). */
+  sendLive(message: LiveClientMessage): void {
+    this.send(message);
+  }
+
+  onLiveMessage(listener: (message: LiveServerMessage) => void): () => void {
+    this.liveListeners.add(listener);
+    return () => this.liveListeners.delete(listener);
   }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {
@@ -284,6 +301,10 @@ export class RunConnection {
     }
     if (!parsed.success) return;
     const message = parsed.data;
+    if (isLiveServerMessage(message)) {
+      for (const listener of this.liveListeners) listener(message);
+      return;
+    }
     if (message.type === "protocol-error") {
       // A refused run must still end in its console.
       if (message.id && this.runs.has(message.id)) {

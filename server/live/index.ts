@@ -1,0 +1,67 @@
+/**
+ * Live lectures for one server instance: the stores (Redis when REDIS_URL is set, else memory),
+ * the lecturer's sign-in and the hub that serves the rooms over the page's WebSocket.
+ */
+import { createLecturerAuth, resolveLecturerToken, type LecturerAuth } from "./lecturer";
+import { createLiveHub, deckExistsIn, type LiveHub } from "./hub";
+import { createMemoryLecturerStore, createMemoryLiveStore } from "./memory-store";
+import type { LecturerStore, LiveStore } from "./store";
+
+export interface LiveSettings {
+  /** A session nobody changed for this long ends by itself. */
+  idleMs: number;
+  /** How long a lecturer's sign-in lasts. */
+  signInTtlMs: number;
+}
+
+export function readLiveSettings(env: NodeJS.ProcessEnv = process.env): LiveSettings {
+  const minutes = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!(n > 0)) throw new Error(`${name} must be a positive number of minutes, not '${raw}'`);
+    return n;
+  };
+  return { idleMs: minutes("LIVE_IDLE_MINUTES", 60) * 60_000, signInTtlMs: minutes("LECTURER_SIGN_IN_MINUTES", 12 * 60) * 60_000 };
+}
+
+export interface Live {
+  auth: LecturerAuth;
+  hub: LiveHub;
+  /** The sign-in token and whether it was generated (to print it). */
+  token: { token: string; generated: boolean };
+  close(): Promise<void>;
+}
+
+export interface LiveStores {
+  live: LiveStore;
+  lecturer: LecturerStore;
+}
+
+export async function createLive(options: {
+  contentDir: string;
+  settings?: LiveSettings;
+  stores?: LiveStores;
+  /** Where refusals and sign-ins are logged (one JSON line each on stderr by default). */
+  log?: (entry: Record<string, unknown>) => void;
+}): Promise<Live> {
+  const settings = options.settings ?? readLiveSettings();
+  const stores = options.stores ?? {
+    live: createMemoryLiveStore({ idleMs: settings.idleMs }),
+    lecturer: createMemoryLecturerStore(),
+  };
+  const token = await resolveLecturerToken(stores.lecturer);
+  const { log } = options;
+  const auth = createLecturerAuth({ store: stores.lecturer, token: token.token, sessionTtlMs: settings.signInTtlMs, log });
+  const hub = createLiveHub({ store: stores.live, auth, deckExists: deckExistsIn(options.contentDir), log });
+  return {
+    auth,
+    hub,
+    token,
+    async close() {
+      await hub.close();
+      await stores.live.close();
+      await stores.lecturer.close();
+    },
+  };
+}
