@@ -84,6 +84,11 @@ export class RustToolchain implements Toolchain {
         "--crate-name=main",
         // /usr/bin/cc is a symlink through /etc/alternatives, and the sandbox has no /etc.
         "-C", "linker=gcc",
+        // Faster links, measured (bench/languages.ts): std's debug information is most of a 10 MB
+        // binary and of the link's work, and the program has none of its own (no -g). Without it
+        // the binary is 0.5 MB and a hello with rand compiles in about 70 % of the time. (gold
+        // would save more, but rustc warns about it on every run.)
+        "-C", "strip=debuginfo",
         ...(release ? ["-C", "opt-level=3", "-C", "debug-assertions=off"] : ["-C", "opt-level=0"]),
         ...(this.crates ? externArgs(this.crates) : []),
         "-o", `${COMPILE_OUTPUT_DIR}/${BINARY_NAME}`,
