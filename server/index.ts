@@ -43,16 +43,28 @@ async function main(): Promise<void> {
   await app.prepare();
   const upgradeNext = app.getUpgradeHandler();
 
+  const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    metrics.handle(req, res).catch((err) => {
+      log.error({ err }, "GET /metrics failed");
+      if (!res.headersSent) res.writeHead(500).end("internal error");
+    });
+  };
+  // With METRICS_PORT, /metrics lives on its own port, reachable by Prometheus but not the public.
+  const metricsServer =
+    config.metricsPort === null
+      ? null
+      : http.createServer((req, res) => (isMetricsPath(req.url) ? serveMetrics(req, res) : res.writeHead(404).end("not found\n")));
+  if (metricsServer) {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once("error", reject);
+      metricsServer.listen(config.metricsPort!, config.host, () => resolve());
+    });
+  }
+
   const server = http.createServer((req, res) => {
     if (runApi(req, res)) return;
     if (live.auth.handleHttp(req, res)) return;
-    if (req.url === "/metrics" || req.url?.startsWith("/metrics?")) {
-      metrics.handle(req, res).catch((err) => {
-        log.error({ err }, "GET /metrics failed");
-        if (!res.headersSent) res.writeHead(500).end("internal error");
-      });
-      return;
-    }
+    if (config.metricsPort === null && isMetricsPath(req.url)) return serveMetrics(req, res);
     handleNext(req, res, parse(req.url ?? "/", true)).catch((err) => {
       console.error("request failed", err);
       if (!res.headersSent) res.writeHead(500).end("internal error");
@@ -134,6 +146,10 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void drain());
+}
+
+function isMetricsPath(url: string | undefined): boolean {
+  return url === "/metrics" || url?.startsWith("/metrics?") === true;
 }
 
 main().catch((err) => {

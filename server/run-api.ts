@@ -1,5 +1,6 @@
 /**
- * JSON API: POST /api/run answers when the run ends; GET /api/health reports readiness.
+ * JSON API: POST /api/run answers when the run ends; GET /api/health reports readiness
+ * (GET /api/health?probe=live only liveness).
  * Anything else under /api is left to Next.js route handlers.
  */
 import type http from "node:http";
@@ -66,6 +67,11 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
       return true;
     }
     if (pathname === "/api/health") {
+      // Liveness (?probe=live): the process answers, also while it drains; readiness is the rest.
+      if (new URL(req.url ?? "/", "http://localhost").searchParams.get("probe") === "live") {
+        sendJson(res, 200, { alive: true, draining: isDraining() });
+        return true;
+      }
       health(req).then(
         (body) => sendJson(res, body.ready ? 200 : 503, body),
         (err) => sendJson(res, 503, { ready: false, error: String(err) }),
