@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
   let draining = false;
   const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining });
-  const live = await createLive({ contentDir: config.contentDir });
+  const live = await createLive({ contentDir: config.contentDir, redis });
   const runSocket = createRunSocket(engine, limiter, { live: live.hub }, accounting, metrics);
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });

@@ -5,13 +5,17 @@
 import { createLecturerAuth, resolveLecturerToken, type LecturerAuth } from "./lecturer";
 import { createLiveHub, deckExistsIn, type LiveHub } from "./hub";
 import { createMemoryLecturerStore, createMemoryLiveStore } from "./memory-store";
-import type { LecturerStore, LiveStore } from "./store";
+import { createRedisLecturerStore, createRedisLiveStore } from "./redis-store";
+import type { Redis } from "../redis";
+import type { LecturerStore, LiveStore, TryDelays } from "./store";
 
 export interface LiveSettings {
   /** A session nobody changed for this long ends by itself. */
   idleMs: number;
   /** How long a lecturer's sign-in lasts. */
   signInTtlMs: number;
+  /** How wrong sign-in tries slow a client down (the default unless a test says otherwise). */
+  tryDelays?: TryDelays;
 }
 
 export function readLiveSettings(env: NodeJS.ProcessEnv = process.env): LiveSettings {
@@ -38,18 +42,23 @@ export interface LiveStores {
   lecturer: LecturerStore;
 }
 
+export function createLiveStores(redis: Redis | null, settings: LiveSettings): LiveStores {
+  return redis
+    ? { live: createRedisLiveStore(redis, { idleMs: settings.idleMs }), lecturer: createRedisLecturerStore(redis, settings.tryDelays) }
+    : { live: createMemoryLiveStore({ idleMs: settings.idleMs }), lecturer: createMemoryLecturerStore(settings.tryDelays) };
+}
+
 export async function createLive(options: {
   contentDir: string;
   settings?: LiveSettings;
+  /** Sessions go through Redis when given (REDIS_URL), else they live in this process. */
+  redis?: Redis | null;
   stores?: LiveStores;
   /** Where refusals and sign-ins are logged (one JSON line each on stderr by default). */
   log?: (entry: Record<string, unknown>) => void;
 }): Promise<Live> {
   const settings = options.settings ?? readLiveSettings();
-  const stores = options.stores ?? {
-    live: createMemoryLiveStore({ idleMs: settings.idleMs }),
-    lecturer: createMemoryLecturerStore(),
-  };
+  const stores = options.stores ?? createLiveStores(options.redis ?? null, settings);
   const token = await resolveLecturerToken(stores.lecturer);
   const { log } = options;
   const auth = createLecturerAuth({ store: stores.lecturer, token: token.token, sessionTtlMs: settings.signInTtlMs, log });

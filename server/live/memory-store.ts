@@ -2,8 +2,10 @@
 import { randomUUID } from "node:crypto";
 import type { LiveSession } from "../../lib/protocol";
 import {
+  DEFAULT_TRY_DELAYS,
   TRY_MEMORY_MS,
   tryDelayMs,
+  type TryDelays,
   type FollowerCounts,
   type LecturerStore,
   type LiveBusMessage,
@@ -130,7 +132,7 @@ export function createMemoryLiveStore(options: { idleMs: number; now?: () => num
   };
 }
 
-export function createMemoryLecturerStore(now: () => number = Date.now): LecturerStore {
+export function createMemoryLecturerStore(delays: TryDelays = DEFAULT_TRY_DELAYS, now: () => number = Date.now): LecturerStore {
   const sessions = new Map<string, number>();
   const tries = new Map<string, { failures: number; nextAt: number; forgetAt: number }>();
   let token: string | null = null;
@@ -158,7 +160,7 @@ export function createMemoryLecturerStore(now: () => number = Date.now): Lecture
       const state = tries.get(client);
       const failures = state && state.forgetAt >= t ? state.failures : 0;
       if (state && state.forgetAt >= t && t < state.nextAt) return state.nextAt - t;
-      tries.set(client, { failures, nextAt: t + tryDelayMs(failures + 1), forgetAt: t + TRY_MEMORY_MS });
+      tries.set(client, { failures, nextAt: t + tryDelayMs(failures + 1, delays), forgetAt: t + TRY_MEMORY_MS });
       return 0;
     },
     async endTry(client, ok, t) {
@@ -167,7 +169,7 @@ export function createMemoryLecturerStore(now: () => number = Date.now): Lecture
         return;
       }
       const failures = (tries.get(client)?.failures ?? 0) + 1;
-      tries.set(client, { failures, nextAt: t + tryDelayMs(failures), forgetAt: t + TRY_MEMORY_MS });
+      tries.set(client, { failures, nextAt: t + tryDelayMs(failures, delays), forgetAt: t + TRY_MEMORY_MS });
     },
     async agreeToken(candidate) {
       token ??= candidate;

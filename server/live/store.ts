@@ -85,13 +85,19 @@ export interface LecturerStore {
   close(): Promise<void>;
 }
 
-/**
- * How long the next sign-in try of a client waits after `failures` wrong ones: 1 s after the
- * first, doubling, at most 5 minutes. A typo costs a second; guessing costs hours.
- */
-export function tryDelayMs(failures: number): number {
+/** How wrong sign-in tries slow a client down: the wait after the first, doubling up to a cap. */
+export interface TryDelays {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** A typo costs a second; guessing costs hours (1 s, 2 s, 4 s … at most 5 minutes). */
+export const DEFAULT_TRY_DELAYS: TryDelays = { baseMs: 1000, maxMs: 5 * 60_000 };
+
+/** How long the next sign-in try of a client waits after `failures` wrong ones. */
+export function tryDelayMs(failures: number, delays: TryDelays = DEFAULT_TRY_DELAYS): number {
   if (failures <= 0) return 0;
-  return Math.min(1000 * 2 ** (failures - 1), 5 * 60_000);
+  return Math.min(delays.baseMs * 2 ** (failures - 1), delays.maxMs);
 }
 
 /** Wrong tries are forgotten this long after the last one. */

@@ -1,32 +1,67 @@
 /**
  * Live lectures on the real server (HTTP sign-in, WebSocket rooms, the real engine for mirrored
- * runs), with the in-memory store: sign-in and its slowed-down wrong tries, revocation on sign-out,
- * refused student control, following, late joiners, mirrored code and output, counts, idle end.
+ * runs), once with the in-memory store and once with a real redis-server: sign-in and its
+ * slowed-down wrong tries, revocation on sign-out, refused student control, following, late
+ * joiners, mirrored code and output, counts, idle end. Then two instances sharing one Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LiveServerMessage } from "../../lib/protocol";
 import { createEngine } from "../../sandbox";
 import type { Engine } from "../../sandbox/api";
-import { createMemoryLecturerStore, createMemoryLiveStore } from "../../server/live/memory-store";
+import { createLiveStores, type LiveStores } from "../../server/live";
+import { closeRedis, connectRedis, type Redis } from "../../server/redis";
+import { startRedisServer, type RedisServer } from "../helpers/redis-server";
 import { connect, signIn, startInstance, type Instance } from "./live-harness";
 
 const DECK = "01-sample";
 const HELLO_C = '#include <stdio.h>\nint main(void) { printf("hello from the lecturer\\n"); return 0; }\n';
+const REDIS_PORT = 6410;
+// Over HTTP a wrong try holds the next one back for 4 s: room enough for a loaded machine to
+// send the next request within the wait. The doubling itself is checked with explicit times.
+const SLOW_TRIES = { baseMs: 4000, maxMs: 60_000 };
 const is =
   <K extends LiveServerMessage["type"]>(type: K, where: (m: Extract<LiveServerMessage, { type: K }>) => boolean = () => true) =>
   (m: { type: string }): m is Extract<LiveServerMessage, { type: K }> =>
     m.type === type && where(m as Extract<LiveServerMessage, { type: K }>);
 
 let engine: Engine;
-let app: Instance;
+let redisServer: RedisServer;
+const connections: Redis[] = [];
 
 beforeAll(async () => {
   engine = createEngine();
-  app = await startInstance(engine, { live: createMemoryLiveStore({ idleMs: 60_000 }), lecturer: createMemoryLecturerStore() });
+  redisServer = await startRedisServer(REDIS_PORT);
+});
+afterAll(async () => {
+  for (const c of connections) await closeRedis(c);
+  await redisServer?.stop();
+  await engine?.shutdown();
+});
+
+/** Fresh stores of a kind; Redis ones each on their own connection, as separate instances have. */
+async function storesOf(kind: "memory" | "redis", idleMs: number, tryDelays = SLOW_TRIES): Promise<LiveStores> {
+  const settings = { idleMs, signInTtlMs: 3600_000, tryDelays };
+  if (kind === "memory") return createLiveStores(null, settings);
+  const redis = await connectRedis(redisServer.url);
+  connections.push(redis);
+  return createLiveStores(redis, settings);
+}
+
+async function flushRedis(): Promise<void> {
+  const redis = await connectRedis(redisServer.url);
+  await redis.flushall();
+  await closeRedis(redis);
+}
+
+describe.each(["memory", "redis"] as const)("with the %s store", (kind) => {
+let app: Instance;
+
+beforeAll(async () => {
+  await flushRedis();
+  app = await startInstance(engine, await storesOf(kind, 60_000));
 });
 afterAll(async () => {
   await app?.stop();
-  await engine.shutdown();
 });
 
 describe("lecturer sign-in", () => {
@@ -38,18 +73,13 @@ describe("lecturer sign-in", () => {
     // Right away again, even with the right token: wait first.
     const tooSoon = await signIn(app.base);
     expect(tooSoon.status).toBe(429);
-    expect(String(tooSoon.body.error)).toMatch(/too many wrong tries.*try again in \d+ s/);
-    expect(Number(tooSoon.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(String(tooSoon.body.error)).toMatch(/too many wrong tries from your address: try again in \d+ s/);
+    const wait = Number(tooSoon.retryAfter);
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(4);
     expect(app.logs.some((l) => l.event === "lecturer-sign-in-refused")).toBe(true);
-
-    await new Promise((r) => setTimeout(r, 1100));
-    const wrongAgain = await signIn(app.base, "still wrong");
-    expect(wrongAgain.status).toBe(401);
-    // Two wrong tries: the wait doubles.
-    const waitNow = await signIn(app.base);
-    expect(waitNow.status).toBe(429);
-    expect(Number(waitNow.retryAfter)).toBe(2);
-    await new Promise((r) => setTimeout(r, 2100));
+    expect(app.logs.some((l) => l.event === "lecturer-sign-in-throttled")).toBe(true);
+    await new Promise((r) => setTimeout(r, wait * 1000 + 200));
 
     const ok = await signIn(app.base);
     expect(ok.status).toBe(200);
@@ -60,6 +90,38 @@ describe("lecturer sign-in", () => {
     expect(await me.json()).toEqual({ signedIn: true });
     // A success forgets the wrong tries.
     expect((await signIn(app.base)).status).toBe(200);
+  });
+
+  it("doubles the wait with each wrong try, holds back tries made while one is checked, forgets after a success", async () => {
+    const stores = await storesOf(kind, 60_000, { baseMs: 1000, maxMs: 300_000 });
+    await stores.live.close();
+    const store = stores.lecturer;
+    const t = 1_000_000;
+    expect(await store.beginTry("c", t)).toBe(0);
+    // A second try while the first is being checked waits as if the first failed.
+    expect(await store.beginTry("c", t + 10)).toBe(990);
+    await store.endTry("c", false, t + 20);
+    expect(await store.beginTry("c", t + 520)).toBe(500);
+    expect(await store.beginTry("c", t + 1020)).toBe(0);
+    await store.endTry("c", false, t + 1020);
+    expect(await store.beginTry("c", t + 1020)).toBe(2000);
+    expect(await store.beginTry("c", t + 3020)).toBe(0);
+    await store.endTry("c", false, t + 3020);
+    expect(await store.beginTry("c", t + 3020)).toBe(4000);
+    // Another address is not affected.
+    expect(await store.beginTry("d", t + 3020)).toBe(0);
+    await store.endTry("d", true, t + 3020);
+    // Many wrong tries: the wait stops at the cap.
+    let now = t + 7020;
+    for (let i = 0; i < 12; i++) {
+      now += 300_000;
+      expect(await store.beginTry("c", now)).toBe(0);
+      await store.endTry("c", false, now);
+    }
+    expect(await store.beginTry("c", now)).toBe(300_000);
+    expect(await store.beginTry("c", now + 300_000)).toBe(0);
+    await store.endTry("c", true, now + 300_000);
+    expect(await store.beginTry("c", now + 300_000)).toBe(0);
   });
 
   it("sign-out revokes the cookie on the server: the same cookie no longer controls anything", async () => {
@@ -240,7 +302,7 @@ describe("a live session", () => {
 
 describe("idle sessions", () => {
   it("end by themselves after the idle timeout", async () => {
-    const idle = await startInstance(engine, { live: createMemoryLiveStore({ idleMs: 1500 }), lecturer: createMemoryLecturerStore() }, 1500);
+    const idle = await startInstance(engine, await storesOf(kind, 1500), 1500);
     try {
       const { cookie } = await signIn(idle.base);
       const lecturer = await connect(idle.base, cookie!);
@@ -256,5 +318,94 @@ describe("idle sessions", () => {
     } finally {
       await idle.stop();
     }
+  });
+});
+});
+
+describe("two instances sharing one Redis", () => {
+  let a: Instance;
+  let b: Instance;
+  beforeAll(async () => {
+    await flushRedis();
+    a = await startInstance(engine, await storesOf("redis", 60_000));
+    b = await startInstance(engine, await storesOf("redis", 60_000));
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  it("the lecturer on one and students on the other stay in step: slides, code, run output, late joiner, counts", async () => {
+    // Signed in on A, the cookie counts on B too.
+    const { cookie } = await signIn(a.base);
+    const me = await fetch(`http://${b.base}/api/lecturer/me`, { headers: { cookie: cookie! } });
+    expect(await me.json()).toEqual({ signedIn: true });
+
+    const lecturer = await connect(a.base, cookie!);
+    lecturer.send({ type: "live-start", deck: DECK });
+    await lecturer.waitFor(is("live-state", (m) => m.session !== null));
+    const onB = await connect(b.base);
+    const onA = await connect(a.base);
+    for (const s of [onB, onA]) s.send({ type: "live-join", deck: DECK });
+    await onB.waitFor(is("live-state", (m) => m.session !== null));
+
+    for (let h = 1; h <= 5; h++) lecturer.send({ type: "live-slide", deck: DECK, slide: { h, v: 0, f: -1 } });
+    await onB.waitFor(is("live-slide", (m) => m.slide.h === 5));
+    expect(onB.live().filter((m) => m.type === "live-slide").map((m) => (m as { slide: { h: number } }).slide.h)).toEqual([1, 2, 3, 4, 5]);
+
+    const files = [{ name: "main.c", text: HELLO_C, hidden: null }];
+    lecturer.send({ type: "live-code", deck: DECK, block: "hello", files });
+    expect((await onB.waitFor(is("live-code"))).files).toEqual(files);
+    lecturer.send({ type: "run", id: "r", live: { deck: DECK, block: "hello" }, language: "c", files: [{ name: "main.c", content: HELLO_C }] });
+    await onB.waitFor(is("live-run", (m) => m.event.type === "exit"), 60_000);
+    const stdout = onB
+      .live()
+      .filter((m): m is Extract<LiveServerMessage, { type: "live-run" }> => m.type === "live-run")
+      .map((m) => (m.event.type === "stdout" ? m.event.data : ""))
+      .join("");
+    expect(stdout).toBe("hello from the lecturer\n");
+
+    // A late joiner on B gets slide, code and output from Redis.
+    const late = await connect(b.base);
+    late.send({ type: "live-join", deck: DECK });
+    const state = await late.waitFor(is("live-state"));
+    expect(state.session).toMatchObject({ slide: { h: 5, v: 0, f: -1 }, code: { hello: files } });
+    expect(state.session?.runs.hello.events.filter((e) => e.type === "stdout").map((e) => (e as { data: string }).data).join("")).toBe(
+      "hello from the lecturer\n",
+    );
+
+    // Counts add up over both instances: three students, one of them detached.
+    onB.send({ type: "live-status", deck: DECK, following: false });
+    await lecturer.waitUntil(() => {
+      const c = lecturer.last("live-counts");
+      return c?.following === 2 && c.detached === 1;
+    });
+
+    // The lecturer continues from B (another device): same session, everyone follows.
+    const fromB = await connect(b.base, cookie!);
+    fromB.send({ type: "live-join", deck: DECK });
+    expect((await fromB.waitFor(is("live-state"))).role).toBe("lecturer");
+    fromB.send({ type: "live-slide", deck: DECK, slide: { h: 6, v: 0, f: -1 } });
+    await onA.waitFor(is("live-slide", (m) => m.slide.h === 6));
+
+    // Sign-out on B revokes the cookie on A.
+    await fetch(`http://${b.base}/api/lecturer/sign-out`, { method: "POST", headers: { cookie: cookie! } });
+    lecturer.send({ type: "live-slide", deck: DECK, slide: { h: 7, v: 0, f: -1 } });
+    expect((await lecturer.waitFor(is("live-refused"))).message).toMatch(/only the signed-in lecturer/);
+
+    const { cookie: again } = await signIn(b.base);
+    const closer = await connect(a.base, again!);
+    closer.send({ type: "live-end", deck: DECK });
+    await onB.waitFor(is("live-ended", (m) => m.reason === "ended"));
+    for (const c of [lecturer, onB, onA, late, fromB, closer]) await c.close();
+  });
+
+  it("wrong sign-in tries count over both instances", async () => {
+    expect((await signIn(a.base, "wrong")).status).toBe(401);
+    const onB = await signIn(b.base);
+    expect(onB.status).toBe(429);
+    expect(String(onB.body.error)).toMatch(/try again in/);
+    await new Promise((r) => setTimeout(r, Number(onB.retryAfter) * 1000 + 200));
+    expect((await signIn(b.base)).status).toBe(200);
   });
 });
