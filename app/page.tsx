@@ -1,4 +1,4 @@
-import { contentDir, listDecks } from "@/lib/deck/server";
+import { contentDir, listDecks, showDeckWarnings } from "@/lib/deck/server";
 import DeckList from "@/components/site/DeckList";
 
 // The course is read from CONTENT_DIR at run time (conversion cached by content).
@@ -17,7 +17,7 @@ export default async function Home() {
           No lectures found in <code>{contentDir()}</code>. Each lecture is a folder with an <code>index.adoc</code>.
         </p>
       ) : (
-        <DeckList decks={decks} />
+        <DeckList decks={decks} showWarnings={showDeckWarnings()} />
       )}
     </main>
   );

@@ -1,7 +1,7 @@
 /**
  * npm run check [--no-run] [paths…] — check every deck of CONTENT_DIR (default ./content), or the decks,
  * deck folders or index.adoc files given. Prints each problem as `content/<deck>/index.adoc:LINE: message`
- * and exits non-zero when there is any. Runnable blocks are compiled and run in the sandbox unless
+ * and exits non-zero when there is any error or warning (notes, `note:`, are printed but do not fail). Runnable blocks are compiled and run in the sandbox unless
  * `--no-run` is given (then only the decks' markup is checked).
  */
 import { checkDeck, deckChecks, formatForTerminal, resolveTargets, RUNNING_CHECKS } from "../lib/deck/server/check";
@@ -21,7 +21,8 @@ async function main(): Promise<number> {
 async function checkAll(args: string[], checks: typeof deckChecks): Promise<number> {
   const { targets, problems } = await resolveTargets(args);
   for (const p of problems) console.log(formatForTerminal(p));
-  let count = problems.length;
+  const failing = (list: typeof problems) => list.filter((p) => p.severity !== "info").length;
+  let count = failing(problems);
   if (targets.length === 0 && problems.length === 0) {
     console.error("no decks found (a deck is a folder with an index.adoc in CONTENT_DIR)");
     return 1;
@@ -29,7 +30,7 @@ async function checkAll(args: string[], checks: typeof deckChecks): Promise<numb
   for (const target of targets) {
     const result = await checkDeck(target, checks);
     for (const p of result.problems) console.log(formatForTerminal(p));
-    count += result.problems.length;
+    count += failing(result.problems);
   }
   for (const c of checks) {
     const line = c.summary?.();

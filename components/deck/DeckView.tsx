@@ -11,19 +11,20 @@
  */
 import { useEffect, useRef } from "react";
 import type { RevealApi } from "reveal.js";
-import type { RevealOptions } from "@/lib/deck/types";
+import type { DeckLook, RevealOptions } from "@/lib/deck/types";
+import { insertDocinfo, measureTone, runSlideScripts, stylesheetsLoaded, typesetMath } from "./deck-look";
 import { POSITION_KEY } from "./DevReload";
 import { mountRunners } from "../runner/mount-runners";
+// The theme, the converter's CSS and the course theme follow as <link>s in the deck's order (app/decks/[name]/page.tsx).
 import "reveal.js/dist/reveal.css";
-import "reveal.js/dist/theme/white.css";
-import "./asciidoctor-revealjs.css";
-import "./course-theme.css";
 
 export interface DeckViewProps {
   /** The deck's folder name: runners keep students' edits under it. */
   deck: string;
   slidesHtml: string;
   options: RevealOptions;
+  /** Theme tone, docinfo, math, plugins (lib/deck/server/look.ts). */
+  look: DeckLook;
 }
 
 /** Below this width the scroll view lays slides out narrower, so text stays readable on a phone. */
@@ -79,7 +80,12 @@ function restoreDevPosition(deck: RevealApi): void {
   deck.slide(saved.h, saved.v);
 }
 
-export default function DeckView({ deck: deckName, slidesHtml, options }: DeckViewProps) {
+/** `:revealjs_autoslidemethod:` names a navigation function of reveal's API (`Reveal.navigateNext`), as the converter writes it. */
+function autoSlideMethodName(value: unknown): string | undefined {
+  return typeof value === "string" ? /^(?:Reveal\.)?(navigate(?:Next|Prev|Left|Right|Up|Down))$/.exec(value.trim())?.[1] : undefined;
+}
+
+export default function DeckView({ deck: deckName, slidesHtml, options, look }: DeckViewProps) {
   const rootRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -88,28 +94,35 @@ export default function DeckView({ deck: deckName, slidesHtml, options }: DeckVi
     let deck: RevealApi | null = null;
     let cancelled = false;
     let unmountRunners = () => {};
+    const undo: Array<() => void> = [];
 
     (async () => {
-      const [{ default: Reveal }, { default: Notes }, { default: Highlight }, { default: Zoom }] = await Promise.all([
+      // The converter's page order: docinfo in <head>, the slides (with their scripts), reveal.js, footer docinfo.
+      undo.push(insertDocinfo(look.docinfoHead, document.head, "head"));
+      runSlideScripts(root);
+      const [{ default: Reveal }, { default: Notes }, { default: Highlight }, { default: Zoom }, search] = await Promise.all([
         import("reveal.js"),
         import("reveal.js/plugin/notes/notes.esm.js"),
         import("reveal.js/plugin/highlight/highlight.esm.js"),
         import("reveal.js/plugin/zoom/zoom.esm.js"),
+        look.plugins.search ? import("reveal.js/plugin/search/search.esm.js") : null,
       ]);
       if (cancelled) return;
+      if (!look.tone) {
+        // A custom theme: find out whether it is dark once its stylesheet is in (code colours, runners follow).
+        await stylesheetsLoaded(look.stylesheets);
+        root.dataset.tone = measureTone();
+      }
 
       const params = new URLSearchParams(window.location.search);
       const scroll = params.get("view") === "scroll";
       const narrow = window.innerWidth < NARROW;
       const config: Record<string, unknown> = {
-        ...options,
+        // Every slide has a URL unless the deck says otherwise (:revealjs_hash: false).
         hash: true,
-        history: false,
+        ...options,
         respondToHashChanges: true,
-        keyboard: true,
-        overview: true,
-        help: true,
-        plugins: [Notes, Highlight, Zoom],
+        plugins: [look.plugins.notes && Notes, Highlight, look.plugins.zoom && Zoom, search?.default].filter(Boolean),
         highlight: { highlightOnLoad: true, escapeHTML: false },
         // reveal.js switches to the scroll view by itself below this width (phones).
         scrollActivationWidth: 500,
@@ -128,6 +141,9 @@ export default function DeckView({ deck: deckName, slidesHtml, options }: DeckVi
       root.classList.toggle("deck-scroll", scroll);
       root.classList.toggle("deck-narrow", config.width === 560);
       applyCssBackgrounds(root);
+      const slideMethod = autoSlideMethodName(options.autoSlideMethod);
+      if (slideMethod) config.autoSlideMethod = () => (deck as unknown as Record<string, () => void> | null)?.[slideMethod]?.();
+      else delete config.autoSlideMethod;
       deck = new Reveal(root, config);
       const height = Number(config.height) || 700;
       const relayout = () => root && layoutStretch(root, height);
@@ -138,6 +154,21 @@ export default function DeckView({ deck: deckName, slidesHtml, options }: DeckVi
       if (cancelled) {
         deck.destroy();
         return;
+      }
+      // Footer docinfo scripts expect the global `Reveal` the converter's page has.
+      (window as unknown as { Reveal?: RevealApi }).Reveal = deck;
+      undo.push(insertDocinfo(look.docinfoFooter, document.body, "footer"));
+      if (look.math) {
+        typesetMath(root, look.math)
+          .then(() => {
+            if (cancelled) return;
+            deck?.layout();
+            root.dataset.math = "typeset";
+          })
+          .catch((err) => {
+            console.error(err);
+            root.dataset.math = `failed: ${err}`;
+          });
       }
       restoreDevPosition(deck);
       // Runners mount once the slides are laid out; each creates its editor when first on screen.
@@ -151,16 +182,17 @@ export default function DeckView({ deck: deckName, slidesHtml, options }: DeckVi
     return () => {
       cancelled = true;
       unmountRunners();
+      for (const u of undo) u();
       try {
         deck?.destroy();
       } catch {
         /* reveal.js may not have finished initialising */
       }
     };
-  }, [deckName, slidesHtml, options]);
+  }, [deckName, slidesHtml, options, look]);
 
   return (
-    <div className="reveal" ref={rootRef}>
+    <div className="reveal" ref={rootRef} data-tone={look.tone} lang={look.lang}>
       {/* biome-ignore lint/security/noDangerouslySetInnerHtml: Asciidoctor renders the course's own files on the server */}
       <div className="slides" dangerouslySetInnerHTML={{ __html: slidesHtml }} />
     </div>

@@ -30,3 +30,7 @@ declare module "reveal.js/plugin/zoom/zoom.esm.js" {
   const plugin: () => unknown;
   export default plugin;
 }
+declare module "reveal.js/plugin/search/search.esm.js" {
+  const plugin: () => unknown;
+  export default plugin;
+}

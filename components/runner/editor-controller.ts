@@ -25,6 +25,7 @@ async function loadAce(): Promise<AceModule> {
       import("ace-builds/src-noconflict/mode-rust"),
       import("ace-builds/src-noconflict/mode-assembly_x86"),
       import("ace-builds/src-noconflict/theme-github_light_default"),
+      import("ace-builds/src-noconflict/theme-github_dark"),
     ]);
     defineGasMode(ace);
     return ace;
@@ -75,7 +76,8 @@ export class EditorController {
     const ace = await loadAce();
     const editor = ace.edit(options.element, {
       mode: aceModeFor(options.fileName, options.language),
-      theme: "ace/theme/github_light_default",
+      // A deck on a dark reveal.js theme gets a dark editor (DeckView sets data-tone on .reveal).
+      theme: options.element.closest('[data-tone="dark"]') ? "ace/theme/github_dark" : "ace/theme/github_light_default",
       readOnly: options.readOnly,
       // C, Rust and assembly modes have no syntax worker; don't try to load one.
       useWorker: false,

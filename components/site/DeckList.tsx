@@ -1,18 +1,24 @@
-/** The course's lectures as cards: title, subtitle or description, slide count; broken decks with their problems. */
+/**
+ * The course's lectures as cards: title, subtitle or description, slide count. Broken decks (an error) show
+ * their problems; decks that render despite warnings show them too when warnings are shown (npm run dev).
+ */
 import type { DeckSummary } from "@/lib/deck/types";
-import { ProblemList } from "@/components/deck/DeckProblems";
+import { isBroken, warningsOf } from "@/lib/deck/types";
+import { ProblemList, warningSummary } from "@/components/deck/DeckProblems";
 
-export default function DeckList({ decks }: { decks: DeckSummary[] }) {
+export default function DeckList({ decks, showWarnings = false }: { decks: DeckSummary[]; showWarnings?: boolean }) {
   return (
     <ol className="deck-list">
       {decks.map((d) => {
-        const broken = d.problems.length > 0;
+        const broken = isBroken(d);
+        const warnings = showWarnings && !broken ? warningsOf(d) : [];
         const href = `/decks/${encodeURIComponent(d.name)}`;
         return (
-          <li key={d.name} className={`deck-card${broken ? " is-broken" : ""}`} data-deck={d.name}>
+          <li key={d.name} className={`deck-card${broken ? " is-broken" : ""}${warnings.length ? " has-warnings" : ""}`} data-deck={d.name}>
             <h2>
               <a href={href}>{d.title}</a>
               {broken && <span className="badge badge-broken">broken</span>}
+              {warnings.length > 0 && <span className="badge badge-warning">{warningSummary(warnings)}</span>}
             </h2>
             {d.subtitle && <p className="subtitle">{d.subtitle}</p>}
             {d.description && <p className="description">{d.description}</p>}
@@ -31,7 +37,7 @@ export default function DeckList({ decks }: { decks: DeckSummary[] }) {
                 </>
               )}
             </p>
-            {broken && <ProblemList problems={d.problems} />}
+            {(broken || warnings.length > 0) && <ProblemList problems={broken ? d.problems : warnings} />}
           </li>
         );
       })}

@@ -2,14 +2,15 @@
  * `:revealjs_*:` document attributes → reveal.js options. Pure data mapping, safe anywhere.
  *
  * Asciidoctor lower-cases attribute names, so `:revealjs_slideNumber:` arrives as `revealjs_slidenumber`.
- * Only options that make sense inside this site are accepted; the site's own choices (hash URLs,
- * plugins, the view mode) are applied by the client and cannot be switched off by a deck.
+ * Every option the converter documents is accepted and typed; the site's defaults (hash URLs, a slide number,
+ * a wider slide) apply where a deck says nothing. Plugins and the view mode stay the site's (DeckView).
  */
 import type { RevealOptions } from "./types";
 
-type Kind = "bool" | "number" | "string" | "boolOrString";
+type Kind = "bool" | "number" | "string" | "boolOrString" | "numberOrString" | "nullOrBool" | "nullOrNumber";
 
 /** attribute suffix (lower case) → [reveal option, kind] */
+/** Every option the @asciidoctor/reveal.js converter passes to Reveal.initialize, plus a few reveal.js 5 adds. */
 const OPTIONS: Record<string, [string, Kind]> = {
   controls: ["controls", "bool"],
   controlstutorial: ["controlsTutorial", "bool"],
@@ -18,36 +19,68 @@ const OPTIONS: Record<string, [string, Kind]> = {
   progress: ["progress", "bool"],
   slidenumber: ["slideNumber", "boolOrString"],
   showslidenumber: ["showSlideNumber", "string"],
+  hash: ["hash", "bool"],
+  history: ["history", "bool"],
+  keyboard: ["keyboard", "bool"],
+  overview: ["overview", "bool"],
+  disablelayout: ["disableLayout", "bool"],
   center: ["center", "bool"],
+  touch: ["touch", "bool"],
   loop: ["loop", "bool"],
   rtl: ["rtl", "bool"],
   navigationmode: ["navigationMode", "string"],
+  shuffle: ["shuffle", "bool"],
   fragments: ["fragments", "bool"],
   fragmentinurl: ["fragmentInURL", "bool"],
+  embedded: ["embedded", "bool"],
+  help: ["help", "bool"],
+  pause: ["pause", "bool"],
   shownotes: ["showNotes", "bool"],
+  autoplaymedia: ["autoPlayMedia", "nullOrBool"],
+  preloadiframes: ["preloadIframes", "nullOrBool"],
   autoslide: ["autoSlide", "number"],
   autoslidestoppable: ["autoSlideStoppable", "bool"],
+  autoslidemethod: ["autoSlideMethod", "string"],
   defaulttiming: ["defaultTiming", "number"],
   totaltime: ["totalTime", "number"],
   minimumtimeperslide: ["minimumTimePerSlide", "number"],
   mousewheel: ["mouseWheel", "bool"],
+  hideinactivecursor: ["hideInactiveCursor", "bool"],
+  hidecursortime: ["hideCursorTime", "number"],
+  hideaddressbar: ["hideAddressBar", "bool"],
   previewlinks: ["previewLinks", "bool"],
   transition: ["transition", "string"],
   transitionspeed: ["transitionSpeed", "string"],
   backgroundtransition: ["backgroundTransition", "string"],
   viewdistance: ["viewDistance", "number"],
-  width: ["width", "number"],
-  height: ["height", "number"],
+  mobileviewdistance: ["mobileViewDistance", "number"],
+  parallaxbackgroundimage: ["parallaxBackgroundImage", "string"],
+  parallaxbackgroundsize: ["parallaxBackgroundSize", "string"],
+  parallaxbackgroundhorizontal: ["parallaxBackgroundHorizontal", "nullOrNumber"],
+  parallaxbackgroundvertical: ["parallaxBackgroundVertical", "nullOrNumber"],
+  display: ["display", "string"],
+  width: ["width", "numberOrString"],
+  height: ["height", "numberOrString"],
   margin: ["margin", "number"],
   minscale: ["minScale", "number"],
   maxscale: ["maxScale", "number"],
   pdfseparatefragments: ["pdfSeparateFragments", "bool"],
   pdfmaxpagesperslide: ["pdfMaxPagesPerSlide", "number"],
-  hideinactivecursor: ["hideInactiveCursor", "bool"],
-  parallaxbackgroundimage: ["parallaxBackgroundImage", "string"],
-  parallaxbackgroundsize: ["parallaxBackgroundSize", "string"],
   autoanimate: ["autoAnimate", "bool"],
+  autoanimateeasing: ["autoAnimateEasing", "string"],
+  autoanimateduration: ["autoAnimateDuration", "number"],
+  autoanimateunmatched: ["autoAnimateUnmatched", "bool"],
+  jumptoslide: ["jumpToSlide", "bool"],
 };
+
+/** `revealjs_*` attributes that are not Reveal.initialize options but still mean something (lib/deck/server/look.ts). */
+const OTHER_REVEAL_ATTRIBUTES = ["theme", "customtheme", "plugin_zoom", "plugin_notes", "plugin_search", "plugins", "plugins_configuration"];
+
+/** Is `name` (lower case) a `revealjs_*` attribute the converter documents? Unknown ones are likely typos. */
+export function isKnownRevealAttribute(name: string): boolean {
+  const suffix = name.slice("revealjs_".length);
+  return name.startsWith("revealjs_") && (suffix in OPTIONS || OTHER_REVEAL_ATTRIBUTES.includes(suffix));
+}
 
 /** The site's defaults, before the deck's own attributes. */
 export const DEFAULT_REVEAL_OPTIONS: RevealOptions = {
@@ -76,6 +109,16 @@ function parse(value: string, kind: Kind): string | number | boolean | undefined
       return v === "" ? undefined : v;
     case "boolOrString":
       return bool ?? v;
+    case "numberOrString": {
+      const n = Number(v);
+      return v === "" ? undefined : Number.isFinite(n) ? n : v;
+    }
+    case "nullOrBool":
+      return v === "null" ? undefined : bool; // undefined: reveal's own default, which is null
+    case "nullOrNumber": {
+      const n = Number(v);
+      return v === "" || v === "null" || !Number.isFinite(n) ? undefined : n;
+    }
   }
 }
 

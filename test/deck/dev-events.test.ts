@@ -59,3 +59,23 @@ it("announces a change after a save, and right away when the page is already sta
   expect(await readUntil(staleReader, /event: change/)).toBeTruthy();
   await staleReader.cancel();
 });
+
+it("announces a change to a course-wide file the deck includes (a shared folder outside the deck)", async () => {
+  (process.env as Record<string, string>).NODE_ENV = "development";
+  await fs.mkdir(path.join(dir, "shared"));
+  await fs.writeFile(path.join(dir, "shared/attributes.adoc"), ":course: Operating Systems\n");
+  await fs.writeFile(path.join(dir, "d/index.adoc"), "= D\ninclude::../shared/attributes.adoc[]\n\n== One\n\n{course}\n");
+  const deck = (await loadDeck("d"))!;
+  expect(deck.problems).toEqual([]);
+  expect(deck.slidesHtml).toContain("Operating Systems");
+
+  const abort = new AbortController();
+  const res = await GET(new Request(`http://x/api/dev/deck-events?deck=d&version=${deck.contentHash}`, { signal: abort.signal }));
+  const reader = res.body!.getReader();
+  expect(await readUntil(reader, /: watching/, 15_000)).not.toMatch(/event: change/);
+  await new Promise((r) => setTimeout(r, 150));
+  await fs.writeFile(path.join(dir, "shared/attributes.adoc"), ":course: Operating Systems, edited\n");
+  expect(await readUntil(reader, /event: change\ndata: \{"deck":"d"\}/, 15_000)).toBeTruthy();
+  abort.abort();
+  expect((await loadDeck("d"))!.slidesHtml).toContain("Operating Systems, edited");
+}, 60_000);

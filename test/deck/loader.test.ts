@@ -6,10 +6,10 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { clearDeckCache, conversionCount, listDecks, loadDeck, resolveDeckAsset } from "../../lib/deck/server";
+import { clearDeckCache, conversionCount, listDecks, loadDeck, resolveCourseFile, resolveDeckAsset } from "../../lib/deck/server";
 import { countSlides, extractSlides, rewriteRelativeUrls } from "../../lib/deck/server/html";
 import { revealOptionsFromAttributes } from "../../lib/deck/reveal-options";
-import type { Deck } from "../../lib/deck/types";
+import { isBroken, type Deck } from "../../lib/deck/types";
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/decks");
 
@@ -126,12 +126,11 @@ describe("problems, with file and line", () => {
     }
   });
 
-  it("an include outside the deck folder is refused", async () => {
+  it("an include outside the course folder (CONTENT_DIR) is refused with file and line", async () => {
     const deck = await load("escape");
-    expect(deck.slidesHtml).not.toContain("Included text");
-    expect(deck.problems.map((p) => `${p.line}: ${p.message}`)).toEqual([
-      "5: include file has illegal reference to ancestor of jail; recovering automatically",
-      "5: include file not found: escape/good/parts/included.adoc",
+    expect(deck.slidesHtml).not.toContain("Secret text");
+    expect(deck.problems.map((p) => `${p.relFile}:${p.line}: ${p.severity}: ${p.message}`)).toEqual([
+      "escape/index.adoc:5: error: include file is outside the course folder (CONTENT_DIR): ../../secret.adoc",
     ]);
   });
 
@@ -310,5 +309,157 @@ describe("reveal options", () => {
     });
     expect(o).toMatchObject({ slideNumber: "c/t", controls: false, width: 1024, center: true, margin: 0.06 });
     expect(o).not.toHaveProperty("plugins");
+  });
+});
+
+/** The fixture course of the browser tests: one deck per attribute family, a `shared/` course folder. */
+const COURSE = path.resolve(__dirname, "../fixtures/e2e-content");
+
+describe("an existing asciidoctor-reveal.js course, as it is", () => {
+  it("a deck with warnings renders; its warnings are listed with file and line", async () => {
+    const deck = await load("14-warnings", COURSE);
+    expect(isBroken(deck)).toBe(false);
+    expect(deck.problems.map((p) => `${p.relFile}:${p.line}: ${p.severity}: ${p.message}`)).toEqual([
+      "14-warnings/index.adoc:7: warning: section title out of sequence: expected level 2, got level 3",
+    ]);
+    expect(deck.slideCount).toBe(2);
+    expect(deck.slidesHtml).toContain("A section that skips a level");
+  });
+
+  it("include:: and images reach a course-wide folder; the deck records what it read outside its folder", async () => {
+    const deck = await load("15-shared", COURSE);
+    expect(deck.problems).toEqual([]);
+    expect(deck.slidesHtml).toContain("This deck belongs to <em>Operating Systems by Example</em>");
+    expect(deck.slidesHtml).toContain("says hello from <code>shared/snippets/greeting.adoc</code>");
+    expect(deck.slidesHtml).toContain('<img src="/course-files/shared/images/logo.svg" alt="Course logo" width="120">');
+    expect(deck.slidesHtml).toContain("hello from a shared file");
+    expect(deck.dependencies.map((f) => path.relative(COURSE, f))).toEqual([
+      "shared/attributes.adoc",
+      "shared/images/logo.svg",
+      "shared/snippets/greeting.adoc",
+      "shared/snippets/hello.c",
+    ]);
+    expect(await resolveCourseFile(["shared", "images", "logo.svg"], COURSE)).toMatchObject({ contentType: "image/svg+xml" });
+    expect(await resolveCourseFile(["..", "secret.adoc"], COURSE)).toBeNull();
+  });
+
+  it("a folder decks use is a course folder, not a deck; a folder nobody uses without index.adoc is still reported", async () => {
+    const names = (await listDecks({ contentDir: COURSE })).map((d) => d.name);
+    expect(names).not.toContain("shared");
+    expect(names).toContain("03-no-index");
+    expect(names).toContain("15-shared");
+  });
+
+  it(":revealjs_theme: per deck, with the course theme on top and the theme's tone", async () => {
+    const deck = await load("10-theme-dark", COURSE);
+    expect(deck.look.stylesheets).toEqual([
+      "/vendor/reveal.js/dist/theme/night.css",
+      "/deck-css/asciidoctor-revealjs.css",
+      "/deck-css/course-theme.css",
+      "/deck-css/course-code.css",
+    ]);
+    expect(deck.look.tone).toBe("dark");
+    // no theme: reveal's white with the course palette
+    expect((await load("14-warnings", COURSE)).look.stylesheets).toContain("/deck-css/course-palette.css");
+  });
+
+  it(":revealjs_customtheme:, :customcss:, :favicon:, :docinfo: and :notitle:", async () => {
+    const deck = await load("11-custom-look", COURSE);
+    expect(deck.problems).toEqual([]);
+    expect(deck.look.stylesheets[0]).toBe("/decks/11-custom-look/assets/theme/course.css");
+    expect(deck.look.stylesheets.at(-1)).toBe("/decks/11-custom-look/assets/custom.css");
+    expect(deck.look.stylesheets).not.toContain("/deck-css/course-palette.css");
+    expect(deck.look.tone).toBeUndefined(); // measured in the browser
+    expect(deck.look.favicon).toEqual({ href: "/decks/11-custom-look/assets/icon.svg", type: "image/svg+xml" });
+    expect(deck.look.docinfoHead).toContain('<meta name="osbe-docinfo" content="head docinfo of 11-custom-look">');
+    expect(deck.look.docinfoFooter).toContain('<div id="docinfo-footer-marker"');
+    expect(deck.slidesHtml).not.toContain('class="title"');
+    expect(deck.slideCount).toBe(1);
+  });
+
+  it("title-slide attributes, revealjs_* options, built-in plugins, slide roles and notes", async () => {
+    const deck = await load("12-title-and-options", COURSE);
+    expect(deck.problems).toEqual([]);
+    expect(deck.slidesHtml).toMatch(/<section class="title" data-state="title" data-transition="zoom" data-background-size="cover" data-background-image="\/decks\/12-title-and-options\/assets\/images\/background.svg">/);
+    expect(deck.reveal).toMatchObject({ controls: false, progress: false, slideNumber: false, transition: "fade", fragmentInURL: true });
+    expect(deck.look.plugins).toEqual({ zoom: true, notes: true, search: true });
+    expect(deck.slidesHtml).toContain('<section id="_slide_without_a_visible_title"><div class="slide-content">'); // [%notitle]
+    expect(deck.slidesHtml).toContain('<section id="_columns" class="columns">');
+    expect(deck.slidesHtml).toContain('data-background-color="#5b1a1a" data-state="alarm"');
+    expect(deck.slidesHtml).toContain('<aside class="notes">');
+  });
+
+  it(":stem: turns on math (typeset in the browser with the site's MathJax)", async () => {
+    const deck = await load("13-math", COURSE);
+    expect(deck.look.math).toEqual({ eqnums: "none" });
+    expect(deck.slidesHtml).toContain("\\(\\bar{W} = \\frac{1}{n}\\sum_{i=1}^{n} W_i\\)");
+    expect(deck.slidesHtml).toContain("\\$sqrt(a^2 + b^2)\\$");
+  });
+
+  it("attributes the site cannot honour as documented are reported with file and line, never dropped", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "deck-attrs-"));
+    try {
+      await fs.mkdir(path.join(dir, "d"));
+      await fs.writeFile(
+        path.join(dir, "d/index.adoc"),
+        [
+          "= Attributes",
+          ":revealjsdir: https://cdn.jsdelivr.net/npm/reveal.js@4.1.2",
+          ":revealjs_theme: nonexistent",
+          ":revealjs_slidenumbers: true",
+          ":revealjs_plugins: plugins.js",
+          ":source-highlighter: rouge",
+          "",
+          "== Slide",
+          "",
+          "text",
+          "",
+        ].join("\n"),
+      );
+      const deck = await load("d", dir);
+      expect(isBroken(deck)).toBe(false);
+      expect(deck.problems.map((p) => `${p.line}: ${p.severity}: ${p.message}`)).toEqual([
+        "2: info: the site serves reveal.js 5 itself; :revealjsdir: is ignored",
+        expect.stringMatching(/^3: warning: unknown reveal.js theme "nonexistent" \(themes: beige, black, .*\); the course theme is used$/),
+        "4: warning: unknown reveal.js attribute :revealjs_slidenumbers: (not an asciidoctor-reveal.js option; a typo?)",
+        expect.stringMatching(/^5: warning: custom reveal.js plugin scripts are not loaded on this site/),
+        "6: info: :source-highlighter: rouge is not available here; code is highlighted with highlight.js",
+      ]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a symlink inside the course that leads outside it is refused, with file and line", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "deck-link-"));
+    try {
+      await fs.mkdir(path.join(dir, "course/d"), { recursive: true });
+      await fs.writeFile(path.join(dir, "secret.adoc"), "Secret text\n");
+      await fs.symlink(path.join(dir, "secret.adoc"), path.join(dir, "course/d/link.adoc"));
+      await fs.writeFile(path.join(dir, "course/d/index.adoc"), "= D\n\n== S\n\ninclude::link.adoc[]\n");
+      const deck = await load("d", path.join(dir, "course"));
+      expect(deck.slidesHtml).not.toContain("Secret text");
+      expect(deck.problems.map((p) => `${p.relFile}:${p.line}: ${p.message}`)).toEqual(["d/index.adoc:5: include file is outside the course folder (CONTENT_DIR): link.adoc"]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("editing a shared file reconverts every deck that includes it", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "deck-shared-"));
+    try {
+      await fs.mkdir(path.join(dir, "shared"));
+      await fs.mkdir(path.join(dir, "a"));
+      await fs.mkdir(path.join(dir, "b"));
+      await fs.writeFile(path.join(dir, "shared/name.adoc"), ":who: first\n");
+      for (const d of ["a", "b"]) await fs.writeFile(path.join(dir, `${d}/index.adoc`), "= D\ninclude::../shared/name.adoc[]\n\n== S\n\n{who}\n");
+      expect((await load("a", dir)).slidesHtml).toContain("first");
+      expect((await load("b", dir)).slidesHtml).toContain("first");
+      await fs.writeFile(path.join(dir, "shared/name.adoc"), ":who: second, edited\n");
+      expect((await load("a", dir)).slidesHtml).toContain("second, edited");
+      expect((await load("b", dir)).slidesHtml).toContain("second, edited");
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@
  * (next.config.ts `serverExternalPackages`).
  */
 import type { Asciidoctor } from "@asciidoctor/core";
+import { installReadHooks } from "./course-files";
 
 const KEY = Symbol.for("osbyexample.asciidoctor");
 type Holder = { [KEY]?: Promise<Asciidoctor> };
@@ -17,6 +18,7 @@ async function create(): Promise<Asciidoctor> {
   const revealjs = await import("@asciidoctor/reveal.js");
   const facade = (revealjs as unknown as { default?: { register(): void }; register?: () => void });
   (facade.register ? facade : facade.default!).register!();
+  installReadHooks((globalThis as { Opal?: unknown }).Opal);
   return processor;
 }
 

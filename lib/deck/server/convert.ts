@@ -6,11 +6,13 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Document, LoggerMessage } from "@asciidoctor/core";
 import { revealOptionsFromAttributes } from "../reveal-options";
-import type { Deck, DeckProblem, RevealOptions } from "../types";
+import type { Deck, DeckLook, DeckProblem, RevealOptions } from "../types";
 import { getAsciidoctor } from "./asciidoctor";
+import { createReadScope, isInside, withReadScope } from "./course-files";
 import { deckExtensions, type DeckContext, type DeckExtension } from "./extensions";
 import { listDeckFiles } from "./fingerprint";
-import { countSlides, extractSlides, REVEALJS_DIR_SENTINEL, rewriteRelativeUrls } from "./html";
+import { countSlides, extractSlides, isRelativeUrl, REVEALJS_DIR_SENTINEL, rewriteRelativeUrls } from "./html";
+import { attributeEntries, deckLook, type AttributeEntry } from "./look";
 
 export const INDEX_FILE = "index.adoc";
 
@@ -26,6 +28,20 @@ export interface ConvertOptions {
 }
 
 export type ConvertedDeck = Omit<Deck, "contentHash">;
+
+/** URL prefix of the course-wide files route (app/course-files): files of CONTENT_DIR outside a deck's folder. */
+export const COURSE_FILES_BASE = "/course-files/";
+
+/** The look of a deck that could not be read: the course theme, nothing else. */
+export const EMPTY_LOOK: DeckLook = {
+  stylesheets: [],
+  docinfoHead: "",
+  docinfoFooter: "",
+  math: null,
+  plugins: { zoom: true, notes: true, search: false },
+};
+
+const encodePath = (rel: string) => rel.split(path.sep).map(encodeURIComponent).join("/");
 
 /** Attributes every deck is converted with. A trailing `@` makes a default the deck may override. */
 function baseAttributes(): Record<string, string> {
@@ -146,6 +162,8 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
     problems,
     slidesHtml: "",
     reveal: revealOptionsFromAttributes({}),
+    look: EMPTY_LOOK,
+    dependencies: [],
   });
 
   try {
@@ -169,24 +187,27 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   for (const ext of opts.extensions ?? deckExtensions) ext.register(registry, ctx);
 
   // The logger is process-global in Asciidoctor.js; conversion is synchronous, so swapping it around one
-  // conversion cannot interleave with another.
+  // conversion cannot interleave with another. So is the read scope (./course-files.ts).
   const logger = asciidoctor.MemoryLogger.create();
   const previous = asciidoctor.LoggerManager.getLogger();
   asciidoctor.LoggerManager.setLogger(logger);
+  const scope = createReadScope(contentDir, dir);
   let html: string;
   let doc: Document;
   try {
     countConversion();
-    doc = asciidoctor.loadFile(indexFile, {
-      safe: "safe", // includes only inside base_dir (the deck folder), no URIs
-      backend: "revealjs",
-      base_dir: dir,
-      sourcemap: true,
-      standalone: true,
-      extension_registry: registry,
-      attributes: baseAttributes(),
+    [doc, html] = withReadScope(scope, () => {
+      const d = asciidoctor.loadFile(indexFile, {
+        safe: "safe", // files only from the course folder (./course-files.ts widens the jail from base_dir), no URIs
+        backend: "revealjs",
+        base_dir: dir,
+        sourcemap: true,
+        standalone: true,
+        extension_registry: registry,
+        attributes: baseAttributes(),
+      });
+      return [d, String(d.convert())] as const;
     });
-    html = String(doc.convert());
   } catch (err) {
     asciidoctor.LoggerManager.setLogger(previous);
     problems.push(...problemsFromLog(logger.getMessages(), indexFile, contentDir));
@@ -198,14 +219,67 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   const logged = problemsFromLog(logger.getMessages(), indexFile, contentDir);
   await locateMissingAttributes(logged, dir, indexFile, contentDir);
   problems.unshift(...logged);
+  for (const r of scope.refused) problems.push(problemAt(contentDir, r.file, r.message, r.line));
+
+  // The AsciiDoc the deck was read from: for attribute entries and locating URLs by their text.
+  const sources: { file: string; text: string }[] = [];
+  for (const file of [indexFile, ...[...scope.reads].filter((f) => /\.(adoc|asciidoc|asc|ad)$/i.test(f))]) {
+    const text = await fs.readFile(file, "utf8").catch(() => null);
+    if (text !== null && !sources.some((s) => s.file === file)) sources.push({ file, text });
+  }
+  const locate = (needle: string): { file: string; line?: number } => {
+    for (const s of sources) {
+      const index = s.text.split(/\r?\n/).findIndex((l) => l.includes(needle));
+      if (index >= 0) return { file: s.file, line: index + 1 };
+    }
+    return { file: indexFile };
+  };
+
+  // Relative URLs (images, links, backgrounds, stylesheets) may point anywhere inside the course folder.
+  const used = new Set<string>();
+  const courseUrl = (value: string): string | null => {
+    const cut = value.search(/[?#]/);
+    const [target, suffix] = cut < 0 ? [value, ""] : [value.slice(0, cut), value.slice(cut)];
+    let decoded = target;
+    try {
+      decoded = decodeURI(target.replace(/&amp;/g, "&"));
+    } catch {
+      /* keep it as written */
+    }
+    const abs = path.resolve(dir, decoded);
+    if (isInside(dir, abs)) return `${assetBase}${encodePath(path.relative(dir, abs))}${suffix}`;
+    if (!isInside(contentDir, abs)) return null;
+    used.add(abs);
+    return `${COURSE_FILES_BASE}${encodePath(path.relative(contentDir, abs))}${suffix}`;
+  };
 
   let slidesHtml = "";
   try {
-    slidesHtml = rewriteRelativeUrls(extractSlides(html), assetBase);
+    let slides = extractSlides(html);
+    // `:notitle:` (asciidoctor-reveal.js documents it for the title slide; its template only checks :noheader:)
+    if (doc.hasAttribute("notitle")) slides = slides.replace(/<section class="title"[^>]*>[\s\S]*?<\/section>/, "");
+    slidesHtml = rewriteRelativeUrls(slides, (value) => {
+      const url = courseUrl(value);
+      if (url) return url;
+      const at = locate(value);
+      problems.push(problemAt(contentDir, at.file, `${value} is outside the course folder (CONTENT_DIR): not served`, at.line, "warning"));
+      return value;
+    });
   } catch (err) {
     problems.push(problemAt(contentDir, indexFile, (err as Error).message));
   }
+  const entries = attributeEntries(sources);
+  const look = deckLook({
+    doc,
+    entries,
+    url: courseUrl,
+    report: (p, at?: AttributeEntry) => problems.push(problemAt(contentDir, at?.file ?? indexFile, p.message, at?.line, p.severity)),
+  });
   problems.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file === indexFile ? -1 : b.file === indexFile ? 1 : a.relFile.localeCompare(b.relFile)));
+  const dependencies = [...new Set([...scope.reads, ...used])].filter((f) => !isInside(dir, f)).sort();
+  const reveal = revealOptionsFromAttributes(doc.getAttributes() as Record<string, unknown>) as RevealOptions;
+  const parallax = reveal.parallaxBackgroundImage;
+  if (typeof parallax === "string" && isRelativeUrl(parallax)) reveal.parallaxBackgroundImage = courseUrl(parallax) ?? parallax;
   const description = doc.getAttribute("description");
   return {
     name,
@@ -214,6 +288,8 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
     slideCount: countSlides(slidesHtml),
     problems,
     slidesHtml,
-    reveal: revealOptionsFromAttributes(doc.getAttributes() as Record<string, unknown>) as RevealOptions,
+    reveal,
+    look,
+    dependencies,
   };
 }

@@ -7,9 +7,10 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DECK_NAME, type Deck, type DeckSummary } from "../types";
-import { convertDeck, INDEX_FILE, problemAt, type ConvertedDeck } from "./convert";
+import { convertDeck, EMPTY_LOOK, INDEX_FILE, problemAt, type ConvertedDeck } from "./convert";
+import { isInside } from "./course-files";
 import type { DeckExtension } from "./extensions";
-import { contentHash, listDeckFiles, statKey } from "./fingerprint";
+import { contentHash, listDeckFiles, statFiles, statKey, type DeckFile } from "./fingerprint";
 
 /** The content folder: `CONTENT_DIR` (server/index.ts makes it absolute), default `./content`. */
 export function contentDir(): string {
@@ -18,8 +19,8 @@ export function contentDir(): string {
 }
 
 interface CacheState {
-  /** deck folder → last stat key and the content hash it had */
-  stats: Map<string, { key: string; hash: string }>;
+  /** deck folder → last stat key, the content hash it had, and the files outside the folder it depends on */
+  stats: Map<string, { key: string; hash: string; dependencies: string[] }>;
   /** content hash → converted deck (insertion order = age; bounded) */
   decks: Map<string, ConvertedDeck>;
 }
@@ -88,23 +89,31 @@ export async function loadDeckFolder(name: string, dir: string, root: string, ex
   const c = cache();
   try {
     const files = await listDeckFiles(dir);
-    const key = statKey(files);
     const known = c.stats.get(dir);
-    const hash = known && known.key === key ? known.hash : await contentHash(dir, files, `${name}\0${root}\0`);
-    c.stats.set(dir, { key, hash });
-    let converted = extensions ? undefined : c.decks.get(hash);
+    const salt = `${name}\0${root}\0`;
+    const fingerprint = async (dependencies: string[], deckFiles: DeckFile[]) => {
+      const outside = await statFiles(dependencies);
+      const key = `${statKey(deckFiles)}\n\0\n${statKey(outside)}`;
+      const hash = known && known.key === key ? known.hash : await contentHash(dir, [...deckFiles, ...outside], salt);
+      return { key, hash, dependencies };
+    };
+    let state = await fingerprint(known?.dependencies ?? [], files);
+    let converted = extensions ? undefined : c.decks.get(state.hash);
     if (!converted) {
       converted = await convertDeck({ name, dir, contentDir: root, extensions });
+      // The conversion may have read other files than last time (an include added or removed): key by those.
+      if (converted.dependencies.join("\0") !== state.dependencies.join("\0")) state = await fingerprint(converted.dependencies, files);
       if (!extensions) {
-        c.decks.set(hash, converted);
+        c.decks.set(state.hash, converted);
         while (c.decks.size > MAX_CACHED) c.decks.delete(c.decks.keys().next().value!);
       }
     } else {
       // refresh its age
-      c.decks.delete(hash);
-      c.decks.set(hash, converted);
+      c.decks.delete(state.hash);
+      c.decks.set(state.hash, converted);
     }
-    return { ...converted, contentHash: hash };
+    c.stats.set(dir, state);
+    return { ...converted, contentHash: state.hash };
   } catch (err) {
     // Not expected (convertDeck reports instead of throwing), but one deck must never take the site down.
     return {
@@ -114,21 +123,65 @@ export async function loadDeckFolder(name: string, dir: string, root: string, ex
       problems: [problemAt(root, path.join(dir, INDEX_FILE), `cannot load deck: ${(err as Error).message ?? err}`)],
       slidesHtml: "",
       reveal: {},
+      look: EMPTY_LOOK,
+      dependencies: [],
       contentHash: "",
     };
   }
 }
 
-/** Every deck of the course with what the index shows; broken decks included, with their problems. */
+/**
+ * Folders of the course that are not decks but hold files decks use (a `shared/` folder of snippets and
+ * attribute files, a folder of images): folders without index.adoc that some deck reads or links into.
+ */
+export function courseFolders(decks: Pick<Deck, "dependencies">[], root: string = contentDir()): Set<string> {
+  const folders = new Set<string>();
+  for (const d of decks) {
+    for (const file of d.dependencies) {
+      if (isInside(root, file)) folders.add(path.relative(root, file).split(path.sep)[0]);
+    }
+  }
+  return folders;
+}
+
+/** Is this a deck folder (it has index.adoc), rather than a course folder or a mistake? */
+async function hasIndex(root: string, name: string): Promise<boolean> {
+  return fs.stat(path.join(root, name, INDEX_FILE)).then(
+    (st) => st.isFile(),
+    () => false,
+  );
+}
+
+/**
+ * Every deck of the course with what the index shows; broken decks included, with their problems. A folder
+ * without index.adoc is listed (as a problem) unless decks use files in it: then it is a course folder.
+ */
 export async function listDecks(opts: LoadOptions = {}): Promise<DeckSummary[]> {
   const root = opts.contentDir ?? contentDir();
   const names = await listDeckNames(root);
-  const out: DeckSummary[] = [];
+  const loaded: Deck[] = [];
   for (const name of names) {
     const deck = await loadDeck(name, { ...opts, contentDir: root });
-    if (!deck) continue; // vanished between readdir and load
-    const { slidesHtml: _html, reveal: _reveal, contentHash: _hash, ...summary } = deck;
+    if (deck) loaded.push(deck); // else: vanished between readdir and load
+  }
+  const shared = courseFolders(loaded, root);
+  const out: DeckSummary[] = [];
+  for (const deck of loaded) {
+    if (shared.has(deck.name) && !(await hasIndex(root, deck.name))) continue;
+    const { slidesHtml: _html, reveal: _reveal, contentHash: _hash, look: _look, dependencies: _deps, ...summary } = deck;
     out.push(summary);
   }
   return out;
+}
+
+/**
+ * Are a deck's warnings and notes shown to readers (on the index and over the slides)? In `npm run dev` yes,
+ * for the author; in production only with DECK_WARNINGS=show (students need not see them; `npm run check`
+ * reports them either way).
+ */
+export function showDeckWarnings(): boolean {
+  const setting = process.env.DECK_WARNINGS;
+  if (setting === "show") return true;
+  if (setting === "hide") return false;
+  return process.env.NODE_ENV === "development";
 }

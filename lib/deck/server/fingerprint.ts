@@ -1,6 +1,6 @@
 /**
- * NODE ONLY. What a deck's conversion depends on: every file in its folder (Asciidoctor's include jail is
- * the deck folder, so nothing outside it can be read).
+ * NODE ONLY. What a deck's conversion depends on: every file in its folder, plus the files outside it that
+ * its last conversion read (shared includes, docinfo; `Deck.dependencies`, recorded by ./course-files.ts).
  *
  * Two levels, so a request for an unchanged deck costs one directory walk with `lstat`s:
  *   statKey      paths + sizes + mtimes: cheap; equal keys mean "unchanged"
@@ -57,6 +57,20 @@ export async function listDeckFiles(dir: string): Promise<DeckFile[]> {
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
+/** Files given by absolute path (a deck's dependencies outside its folder); a missing one counts as missing. */
+export async function statFiles(files: string[]): Promise<DeckFile[]> {
+  return Promise.all(
+    files.map(async (file) => {
+      try {
+        const st = await fs.stat(file);
+        return { rel: file, size: st.size, mtimeMs: st.mtimeMs };
+      } catch (err) {
+        return { rel: file, size: -1, mtimeMs: -1, error: (err as NodeJS.ErrnoException).code ?? String(err) };
+      }
+    }),
+  );
+}
+
 export function statKey(files: DeckFile[]): string {
   return files.map((f) => `${f.rel}\0${f.size}\0${f.mtimeMs}\0${f.error ?? ""}`).join("\n");
 }
@@ -72,7 +86,7 @@ export async function contentHash(dir: string, files: DeckFile[], salt = ""): Pr
       continue;
     }
     try {
-      hash.update(await fs.readFile(path.join(dir, f.rel)));
+      hash.update(await fs.readFile(path.resolve(dir, f.rel)));
     } catch (err) {
       hash.update(`error:${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }

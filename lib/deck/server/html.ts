@@ -33,12 +33,17 @@ const URL_ATTRS = /(\s(?:src|href|poster|data-src|data-background-image|data-bac
 const KEEP = /^(?:[a-z][a-z0-9+.-]*:|\/|#|\?|$)/i;
 
 /**
- * Make relative URLs in the slides point at the deck's asset route, so `image::diagram.png[]` (with or
- * without an `imagesdir`) loads from `/decks/<name>/assets/diagram.png` whatever the page URL is.
+ * Make relative URLs in the slides point at a route that serves them, so `image::diagram.png[]` (with or
+ * without an `imagesdir`) loads from `/decks/<name>/assets/diagram.png` whatever the page URL is. `base` is
+ * the deck's asset prefix, or a function that maps each relative URL (e.g. one into a course-wide folder).
  */
-export function rewriteRelativeUrls(html: string, assetBase: string): string {
+export function rewriteRelativeUrls(html: string, base: string | ((value: string) => string)): string {
+  const map = typeof base === "string" ? (value: string) => `${base}${value.replace(/^\.\//, "")}` : base;
   return html.replace(URL_ATTRS, (all, pre: string, value: string, post: string) => {
     if (KEEP.test(value)) return all;
-    return `${pre}${assetBase}${value.replace(/^\.\//, "")}${post}`;
+    return `${pre}${map(value)}${post}`;
   });
 }
+
+/** Is the URL one that `rewriteRelativeUrls` rewrites (a relative path)? */
+export const isRelativeUrl = (value: string): boolean => !KEEP.test(value);

@@ -29,9 +29,9 @@ export async function GET(req: Request) {
       const announce = async () => {
         if (await changed().catch(() => true)) send(`event: change\ndata: ${JSON.stringify({ deck: name })}\n\n`);
       };
-      const unwatch = watchDecks((deck) => {
-        if (deck === name || deck === "*") void announce();
-      });
+      // Any change in the course may concern this deck: its own folder, or a shared file it includes (the
+      // loader's fingerprint covers both, so `changed()` answers cheaply and only this deck's files count).
+      const unwatch = watchDecks(() => void announce());
       void announce();
       const heartbeat = setInterval(() => send(": keep-alive\n\n"), 20_000);
       cleanup = () => {
