@@ -182,6 +182,7 @@ describe("problems, with file and line", () => {
     expect(decks.map((d) => [d.name, d.problems.length > 0])).toEqual([
       ["broken-block", true],
       ["broken-include", true],
+      ["console", false],
       ["escape", true],
       ["good", false],
       ["many-runnable", false],
