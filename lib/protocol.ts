@@ -205,7 +205,13 @@ export const ToolchainSchema = z.object({ name: z.string(), version: z.string() 
 export type Toolchain = z.infer<typeof ToolchainSchema>;
 
 export const RunEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("queued"), position: z.number().int().nonnegative() }),
+  z.object({
+    type: z.literal("queued"),
+    /** 1 = next to start; sent again while the run waits, whenever it or the estimate moves. */
+    position: z.number().int().nonnegative(),
+    /** The estimated wait until the run starts, from what is running and waiting ahead of it. */
+    estimatedWaitMs: z.number().int().nonnegative().optional(),
+  }),
   z.object({ type: z.literal("compiling"), toolchain: ToolchainSchema }),
   z.object({
     type: z.literal("diagnostics"),
@@ -247,9 +253,15 @@ export const RunEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("error"),
-    /** "restarting": the server drains for a restart; the page runs it again on another replica once. */
-    code: z.enum(["busy", "invalid", "internal", "connection-lost", "killed", "restarting"]),
+    /**
+     * busy: refused (the estimated wait is over the server's bound, or the queue's memory is full);
+     * replaced: a newer run from the same client took this waiting run's place;
+     * restarting: the server drains for a restart; the page runs it again on another replica once.
+     */
+    code: z.enum(["busy", "invalid", "internal", "connection-lost", "killed", "restarting", "replaced"]),
     message: z.string(),
+    /** With busy: when trying again is worth it (the estimated wait, or when a client's run budget refills). */
+    retryAfterSeconds: z.number().int().positive().optional(),
   }),
 ]);
 export type RunEvent = z.infer<typeof RunEventSchema>;

@@ -22,9 +22,16 @@ export interface EngineHealth {
   driver: string;
   toolchains: Array<Toolchain & { language: Language; available: boolean; problem?: string }>;
   running: number;
+  /** User runs waiting for a sandbox. */
   queued: number;
+  /** Background compiles (prewarming) waiting. */
+  backgroundQueued: number;
   maxConcurrent: number;
-  maxQueue: number;
+  /** The estimated wait beyond which runs are refused, and what a new run would wait now. */
+  maxWaitMs: number;
+  estimatedWaitMs: number;
+  /** Memory the waiting runs' requests may hold. */
+  maxQueueBytes: number;
   /** Sandboxes prepared ahead of use, waiting for a run. */
   preparedSandboxes: number;
   /** The kernel lab's kernel profiles: what a `language: "kernel"` request may name. */
@@ -47,9 +54,25 @@ export interface KernelHealth {
   replaceableFiles: Array<{ path: string; lesson: string }>;
 }
 
+/** Who asks for a run: the scheduler's round-robin and replacing go by these. */
+export interface RunOptions {
+  /** The client (its address): waiting runs are served round-robin over clients. */
+  client?: string;
+  /** The client's tab or connection: a newer identical run replaces its waiting one; only its newest few wait. */
+  session?: string;
+}
+
+/** What prewarming one example did: compiled it now, found it cached, or could not compile it. */
+export type PrewarmOutcome = "compiled" | "cached" | "failed";
+
 export interface Engine {
   /** Starts (or queues) a run. The request must already be validated by RunRequestSchema. */
-  run(request: RunRequest, sink: EventSink): RunHandle;
+  run(request: RunRequest, sink: EventSink, options?: RunOptions): RunHandle;
+  /**
+   * Compiles the request into the compile cache without running it, as background work: only
+   * on slots no user waits for. Settles when done; never throws.
+   */
+  prewarm(request: RunRequest): Promise<PrewarmOutcome>;
   health(): Promise<EngineHealth>;
   /** Kills every run, waits for their cleanup, refuses new ones. */
   shutdown(): Promise<void>;

@@ -74,6 +74,11 @@ export class CompileCache {
     return path.join(this.dir, key, "main");
   }
 
+  /** Whether a compile is stored under `key` (without taking a hold of it). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /** A cached compile, marked in use until release(); null on a miss. */
   async acquire(key: string): Promise<CachedCompile | null> {
     const entry = this.entries.get(key);

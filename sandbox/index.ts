@@ -16,21 +16,22 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { isKernelRequest, type Language, type RunRequest, type Toolchain as ToolchainInfo } from "../lib/protocol";
-import type { Engine, EngineHealth, EventSink, RunHandle } from "./api";
+import type { Engine, EngineHealth, EventSink, PrewarmOutcome, RunHandle, RunOptions } from "./api";
 import { CompileCache } from "./cache";
 import { BwrapDriver, defaultBwrapOptions, type BwrapDriverOptions } from "./drivers/bwrap";
 import type { SandboxDriver } from "./drivers/driver";
-import { Job } from "./job";
+import { Job, type CompileOutcome, type JobOptions } from "./job";
 import { KernelJob, warmTreeProblem, type KernelState } from "./kernel-job";
 import { loadKernelProfiles, type KernelProfile } from "./kernels/profile";
 import { resolveAdmission, resolveLimits, runLimitsFor, type SandboxLimits, type SandboxLimitsInput } from "./limits";
 import { SandboxPool } from "./pool";
 import { Scheduler } from "./scheduler";
+import { ServiceTimes } from "./service-times";
 import { AsmToolchain, CppToolchain, CToolchain } from "./toolchains/c";
 import { RustToolchain } from "./toolchains/rust";
 import type { Toolchain } from "./toolchains/toolchain";
 
-export type { Engine, EngineHealth, EventSink, KernelHealth, RunHandle } from "./api";
+export type { Engine, EngineHealth, EventSink, KernelHealth, PrewarmOutcome, RunHandle, RunOptions } from "./api";
 export { defaultLimits, runLimitsFor, resolveLimits, formatBytes, type SandboxLimits, type PhaseLimits } from "./limits";
 export { limitMessage, runMessage } from "./job";
 export { seccompFilterBytes, blockedSyscallNames } from "./seccomp";
@@ -41,8 +42,12 @@ export interface EngineOptions {
   limits: SandboxLimitsInput;
   /** Sandboxes at once; default SANDBOX_CONCURRENCY or the number of cores. */
   concurrency: number;
-  /** Runs that may wait; default SANDBOX_QUEUE or 32. */
-  queueLength: number;
+  /** A run waits while its estimated wait stays within this; default SANDBOX_MAX_WAIT_SECONDS or 30. */
+  maxWaitSeconds: number;
+  /** Memory the waiting runs' requests may hold; default SANDBOX_QUEUE_MEMORY_MIB or 64. */
+  queueMemoryMiB: number;
+  /** Waiting runs per client session before its oldest is replaced; default SANDBOX_CLIENT_WAITING or 4. */
+  clientWaiting: number;
   /** The driver; default a BwrapDriver with `bwrap` options. */
   driver: SandboxDriver;
   bwrap: Partial<BwrapDriverOptions>;
@@ -74,13 +79,27 @@ interface ToolchainState {
 
 export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   const limits: SandboxLimits = resolveLimits(options.limits);
-  const admission = resolveAdmission({ concurrency: options.concurrency, queueLength: options.queueLength });
+  const admission = resolveAdmission({
+    concurrency: options.concurrency,
+    maxWaitSeconds: options.maxWaitSeconds,
+    queueMemoryMiB: options.queueMemoryMiB,
+    clientWaiting: options.clientWaiting,
+  });
   const driver = options.driver ?? new BwrapDriver({ ...defaultBwrapOptions(), ...options.bwrap });
   const cache = new CompileCache(
     options.cacheDir ?? path.join(os.tmpdir(), "osbyexample-cache"),
     options.cacheMaxBytes ?? 512 * 1024 * 1024,
   );
-  const scheduler = new Scheduler(admission.concurrency, admission.queueLength);
+  const compiles = new Map<string, Promise<CompileOutcome>>();
+  const times = new ServiceTimes();
+  const scheduler = new Scheduler({
+    concurrency: admission.concurrency,
+    maxWaitMs: admission.maxWaitSeconds * 1000,
+    maxQueueBytes: admission.queueMemoryMiB * 1024 * 1024,
+    maxWaitingPerSession: admission.clientWaiting,
+    // A compile that is cached or under way costs a waiting run nothing more.
+    isCompiled: (key) => cache.has(key) || compiles.has(key),
+  });
   const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
   const pool = new SandboxPool(driver, { namePrefix });
   // Jobs start their sandboxes through the pool: prepared ones where it has them, fresh otherwise.
@@ -131,21 +150,14 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   })();
   ready.catch(() => undefined); // reported by health() and by each run
 
-  return {
-    run(request: RunRequest, sink: EventSink): RunHandle {
-      // shutdown() waits for every job it finds here.
-      const track = (job: Job | KernelJob) => {
-        jobs.add(job);
-        void job.done.finally(() => jobs.delete(job));
-        return job;
-      };
-      if (closed) {
-        sink({ type: "error", code: "busy", message: "the sandbox engine is shutting down; try again" });
-        return { writeStdin() {}, closeStdin() {}, kill() {}, done: Promise.resolve() };
-      }
-      const name = `${namePrefix}-${(runCounter++).toString(36)}`;
-      if (isKernelRequest(request)) {
-        const job = new KernelJob(
+  function start(request: RunRequest, sink: EventSink, jobOptions: JobOptions): Job | KernelJob | null {
+    if (closed) {
+      sink({ type: "error", code: "busy", message: "the sandbox engine is shutting down; try again" });
+      return null;
+    }
+    const name = `${namePrefix}-${(runCounter++).toString(36)}`;
+    const job: Job | KernelJob = isKernelRequest(request)
+      ? new KernelJob(
           {
             driver: sandboxes,
             scheduler,
@@ -157,34 +169,52 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
             maxima: limits.maxima,
             cpuShares: limits.run.cpuShares,
             statsIntervalMs: options.statsIntervalMs ?? 1000,
+            times,
             problem: kernelsProblem,
           },
           request,
           sink,
           name,
-        );
-        return track(job);
-      }
-      const job = new Job(
-        {
-          driver: sandboxes,
-          scheduler,
-          cache,
-          limits,
-          ready,
-          statsIntervalMs: options.statsIntervalMs ?? 1000,
-          toolchain(language) {
-            const state = toolchains.get(language);
-            if (!state) return { problem: `no toolchain for ${language}` };
-            if (state.problem) return { problem: state.problem };
-            return { toolchain: state.toolchain, info: state.info };
+          jobOptions,
+        )
+      : new Job(
+          {
+            driver: sandboxes,
+            scheduler,
+            cache,
+            limits,
+            ready,
+            statsIntervalMs: options.statsIntervalMs ?? 1000,
+            times,
+            compiles,
+            toolchain(language) {
+              const state = toolchains.get(language);
+              if (!state) return { problem: `no toolchain for ${language}` };
+              if (state.problem) return { problem: state.problem };
+              return { toolchain: state.toolchain, info: state.info };
+            },
           },
-        },
-        request,
-        sink,
-        name,
-      );
-      return track(job);
+          request,
+          sink,
+          name,
+          jobOptions,
+        );
+    // shutdown() waits for every job it finds here.
+    jobs.add(job);
+    void job.done.finally(() => jobs.delete(job));
+    return job;
+  }
+
+  return {
+    run(request: RunRequest, sink: EventSink, runOptions: RunOptions = {}): RunHandle {
+      return start(request, sink, runOptions) ?? { writeStdin() {}, closeStdin() {}, kill() {}, done: Promise.resolve() };
+    },
+
+    async prewarm(request: RunRequest): Promise<PrewarmOutcome> {
+      const job = start(request, () => undefined, { background: true, compileOnly: true });
+      if (!job) return "failed";
+      await job.done;
+      return job.prewarmOutcome;
     },
 
     async health(): Promise<EngineHealth> {
@@ -200,10 +230,13 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
           available: !t.problem && !problem,
           ...(t.problem || problem ? { problem: t.problem ?? problem } : {}),
         })),
-        running: scheduler.running,
+        running: scheduler.runningCount,
         queued: scheduler.queued,
+        backgroundQueued: scheduler.backgroundQueued,
         maxConcurrent: scheduler.concurrency,
-        maxQueue: scheduler.queueLength,
+        maxWaitMs: scheduler.maxWaitMs,
+        estimatedWaitMs: Math.round(scheduler.estimatedWaitMs()),
+        maxQueueBytes: scheduler.maxQueueBytes,
         preparedSandboxes: pool.preparedCount,
         kernels: kernels.map(({ profile }) => {
           const why = problem ?? warmTreeProblem(profile);

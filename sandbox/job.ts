@@ -6,14 +6,16 @@
  *   cleanup always: the slot, the cache entry, timers; the driver removes the sandbox itself
  * Every run ends with exactly one `exit` or `error` event, after which `done` settles.
  */
+import { createHash } from "node:crypto";
 import type { LimitName, ProgramRunRequest as RunRequest, Toolchain as ToolchainInfo } from "../lib/protocol";
-import type { EventSink } from "./api";
+import type { EventSink, RunOptions } from "./api";
 import { CompileCache, type CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { formatBytes, formatSeconds, runLimitsFor, type PhaseLimits, type SandboxLimits } from "./limits";
 import { RunLifecycle, Stopped } from "./run-lifecycle";
 import type { Scheduler } from "./scheduler";
-import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_ENV, PROGRAM_PATH, SANDBOX_ENV, type Toolchain } from "./toolchains/toolchain";
+import type { ServiceTimes } from "./service-times";
+import { BINARY_NAME, PROGRAM_ARGV0, PROGRAM_ENV, PROGRAM_PATH, SANDBOX_ENV, type CompileCommand, type Toolchain } from "./toolchains/toolchain";
 
 export interface JobContext {
   driver: SandboxDriver;
@@ -24,12 +26,38 @@ export interface JobContext {
   ready: Promise<void>;
   toolchain(language: RunRequest["language"]): { toolchain: Toolchain; info: ToolchainInfo } | { problem: string };
   statsIntervalMs: number;
+  /** Measured compile and run times: the scheduler's estimates. */
+  times: ServiceTimes;
+  /** Compiles under way, by cache key: identical compiles share one (single-flight). */
+  compiles: Map<string, Promise<CompileOutcome>>;
+}
+
+/** How to run a job besides its request: who asks, and background prewarming (compile only). */
+export interface JobOptions extends RunOptions {
+  background?: boolean;
+  compileOnly?: boolean;
+}
+
+/** A finished compile, shared by every run that waited for the same one. */
+export type CompileOutcome =
+  | { kind: "ok"; output: CachedCompile; timeMs: number; cpuMs: number }
+  | { kind: "failed"; output: CachedCompile; result: SandboxResult; timeMs: number }
+  | { kind: "stopped" };
+
+/** Bytes a request holds while it waits: its files, input and arguments. */
+export function requestBytes(request: { files: Array<{ name: string; content: string }>; stdin?: string; args?: string[] }): number {
+  let bytes = 0;
+  for (const f of request.files) bytes += f.name.length + f.content.length * 3; // UTF-16 in memory, at most 3 bytes per char as UTF-8
+  bytes += (request.stdin?.length ?? 0) + (request.args ?? []).reduce((n, a) => n + a.length, 0);
+  return bytes;
 }
 
 export class Job extends RunLifecycle {
   readonly done: Promise<void>;
   private programRunning = false;
   private pendingStdin: Array<string | null> = [];
+  /** What prewarming learns: whether the compile was done now, found, or failed. */
+  prewarmOutcome: "compiled" | "cached" | "failed" = "failed";
 
   constructor(
     private readonly ctx: JobContext,
@@ -37,6 +65,7 @@ export class Job extends RunLifecycle {
     sink: EventSink,
     /** Unique per run: names its sandboxes' cgroups and temp dirs. */
     private readonly name: string,
+    private readonly options: JobOptions = {},
   ) {
     super(sink, ctx.scheduler);
     this.done = this.settled(this.lifecycle());
@@ -62,10 +91,24 @@ export class Job extends RunLifecycle {
         this.emit({ type: "error", code: "internal", message: chosen.problem });
         return;
       }
-      const slot = await this.admit();
-      const binaryKey = await this.compile(chosen.toolchain, chosen.info, slot);
+      const { toolchain, info } = chosen;
+      const command = toolchain.compileCommand(this.request);
+      const key = CompileCache.key(this.request, info, command.args);
+      const { stdin, args, limits } = this.request;
+      const slot = await this.admit({
+        client: this.options.client,
+        session: this.options.session,
+        identity: createHash("sha256").update(JSON.stringify([key, stdin ?? null, args, limits ?? null])).digest("hex"),
+        compileKey: key,
+        compileMs: this.ctx.times.estimate(`compile:${this.request.language}`),
+        runMs: this.options.compileOnly ? 0 : this.ctx.times.estimate("run"),
+        bytes: requestBytes(this.request),
+        background: this.options.background,
+      });
+      const binaryKey = await this.compile(toolchain, info, command, key, slot);
       if (binaryKey === null) return;
       try {
+        if (this.options.compileOnly) return;
         await this.execute(slot, binaryKey);
       } finally {
         this.ctx.cache.release(binaryKey);
@@ -77,18 +120,58 @@ export class Job extends RunLifecycle {
     }
   }
 
-  /** Returns the cache key of a usable binary (held until released), or null when the run ended. */
-  private async compile(toolchain: Toolchain, info: ToolchainInfo, slot: number): Promise<string | null> {
+  /**
+   * Returns the cache key of a usable binary (held until released), or null when the run ended.
+   * Identical compiles in flight share one: the first run compiles, the others wait for it and
+   * report the same diagnostics and run the same binary. If the compiling run is stopped, a
+   * waiting one compiles instead.
+   */
+  private async compile(toolchain: Toolchain, info: ToolchainInfo, command: CompileCommand, key: string, slot: number): Promise<string | null> {
     this.emit({ type: "compiling", toolchain: info });
-    const command = toolchain.compileCommand(this.request);
-    const key = CompileCache.key(this.request, info, command.args);
-    const cached = await this.ctx.cache.acquire(key);
-    if (cached) {
-      this.reportCompile(cached, { ok: true, exitCode: 0, timeMs: 0, cpuMs: 0, cached: true, limit: null });
+    for (;;) {
+      const cached = await this.ctx.cache.acquire(key);
+      if (cached) {
+        this.prewarmOutcome = "cached";
+        this.reportCompile(cached, { ok: true, exitCode: 0, timeMs: 0, cpuMs: 0, cached: true, limit: null });
+        return key;
+      }
+      if (this.killed) throw new Stopped();
+      let flight = this.ctx.compiles.get(key);
+      const mine = !flight;
+      if (!flight) {
+        flight = this.compileInSandbox(toolchain, command, key, slot);
+        this.ctx.compiles.set(key, flight);
+        void flight.finally(() => this.ctx.compiles.delete(key)).catch(() => undefined);
+      }
+      // Stop reaches a run waiting for another's compile at once.
+      const outcome = await Promise.race([flight, this.whenKilled.then((): CompileOutcome => ({ kind: "stopped" }))]);
+      if (this.killed) throw new Stopped();
+      if (outcome.kind === "stopped") {
+        if (mine) throw new Stopped();
+        continue; // the run that compiled was stopped: compile again, perhaps here
+      }
+      if (outcome.kind === "failed") {
+        const { output, result } = outcome;
+        this.prewarmOutcome = "failed";
+        const ok = false;
+        this.reportCompile(output, { ok, exitCode: result.exitCode, timeMs: outcome.timeMs, cpuMs: Math.round(result.cpuMs), cached: !mine, limit: result.limit });
+        this.emitExit("compile", result, compileFailureMessage(result, output.items.filter((d) => d.severity === "error").length, this.ctx.limits.compile));
+        return null;
+      }
+      // Stored in the cache by the compiling run: take a hold of it like any hit.
+      const stored = await this.ctx.cache.acquire(key);
+      if (!stored) {
+        if (mine) throw new Error("the compiled program could not be stored");
+        continue;
+      }
+      this.prewarmOutcome = mine ? "compiled" : "cached";
+      this.reportCompile(outcome.output, { ok: true, exitCode: 0, timeMs: outcome.timeMs, cpuMs: outcome.cpuMs, cached: !mine, limit: null });
       return key;
     }
-    if (this.killed) throw new Stopped();
+  }
 
+  /** The compiler in a sandbox; a good binary goes into the cache. Throws when the sandbox itself fails. */
+  private async compileInSandbox(toolchain: Toolchain, command: CompileCommand, key: string, slot: number): Promise<CompileOutcome> {
     const limits = this.ctx.limits.compile;
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -100,7 +183,6 @@ export class Job extends RunLifecycle {
       argv0: toolchain.name,
       args: command.args,
       files: this.request.files,
-      ...(command.readOnlyBinds ? { readOnlyBinds: command.readOnlyBinds } : {}),
       env: SANDBOX_ENV,
       limits,
       closeStdinAfterInput: true,
@@ -118,24 +200,21 @@ export class Job extends RunLifecycle {
       await this.ctx.cache.discard(incoming);
       throw new Error(result.failure);
     }
-    const parsed = toolchain.parseDiagnostics(Buffer.concat(stdout).toString("utf8"), Buffer.concat(stderr).toString("utf8"));
-    const ok = result.exitCode === 0 && result.retrieved && !result.killed;
-    const outcome = { ok, exitCode: result.exitCode, timeMs: Math.round(result.wallMs), cpuMs: Math.round(result.cpuMs), cached: false, limit: result.limit };
-    const compileOutput: CachedCompile = { ...parsed, timeMs: outcome.timeMs };
     if (result.killed) {
       await this.ctx.cache.discard(incoming);
-      throw new Stopped();
+      return { kind: "stopped" };
     }
-    this.reportCompile(compileOutput, outcome);
+    this.ctx.times.record(`compile:${this.request.language}`, result.wallMs);
+    const parsed = toolchain.parseDiagnostics(Buffer.concat(stdout).toString("utf8"), Buffer.concat(stderr).toString("utf8"));
+    const timeMs = Math.round(result.wallMs);
+    const output: CachedCompile = { ...parsed, timeMs };
+    const ok = result.exitCode === 0 && result.retrieved;
     if (!ok) {
       await this.ctx.cache.discard(incoming);
-      this.emitExit("compile", result, compileFailureMessage(result, parsed.items.filter((d) => d.severity === "error").length, limits));
-      return null;
+      return { kind: "failed", output, result, timeMs };
     }
-    if (!(await this.ctx.cache.put(key, incoming, compileOutput)) || !(await this.ctx.cache.acquire(key))) {
-      throw new Error("the compiled program could not be stored");
-    }
-    return key;
+    if (!(await this.ctx.cache.put(key, incoming, output))) throw new Error("the compiled program could not be stored");
+    return { kind: "ok", output, timeMs, cpuMs: Math.round(result.cpuMs) };
   }
 
   private reportCompile(
@@ -158,6 +237,7 @@ export class Job extends RunLifecycle {
       if (data) this.emit({ type, data });
     };
     const initialStdin = this.request.stdin;
+    const phaseStarted = performance.now();
     const sandbox = this.startSandbox(this.ctx.driver, {
       name: `${this.name}-r`,
       slot,
@@ -188,6 +268,7 @@ export class Job extends RunLifecycle {
     } finally {
       this.programRunning = false;
     }
+    this.ctx.times.record("run", performance.now() - phaseStarted);
     // Bytes of a character cut off at the end become U+FFFD.
     for (const [decoder, type] of [[stdout, "stdout"], [stderr, "stderr"]] as const) {
       const rest = decoder.decode();

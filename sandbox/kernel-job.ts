@@ -24,9 +24,11 @@ import path from "node:path";
 import type { KernelRunRequest, LimitOverrides, Toolchain as ToolchainInfo } from "../lib/protocol";
 import { KERNEL_SUCCESS_MESSAGE } from "../lib/protocol";
 import type { EventSink } from "./api";
+import { requestBytes, type JobOptions } from "./job";
 import type { CompileCache, CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
+import type { ServiceTimes } from "./service-times";
 import { checkReplaceable, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
 import { prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
 import { formatSeconds, type PhaseLimits } from "./limits";
@@ -66,6 +68,7 @@ export interface KernelJobContext {
   /** cpu.shares of kernel sandboxes (as for programs). */
   cpuShares: number;
   statsIntervalMs: number;
+  times: ServiceTimes;
   /** Why the kernel profiles could not be loaded, if they could not. */
   problem?: string;
 }
@@ -85,10 +88,14 @@ export class KernelJob extends RunLifecycle {
     sink: EventSink,
     /** Unique per run: names its sandboxes' cgroups and temp dirs, and its run tree. */
     private readonly name: string,
+    private readonly options: JobOptions = {},
   ) {
     super(sink, ctx.scheduler);
     this.done = this.settled(this.lifecycle());
   }
+
+  /** What prewarming learns: whether the build was done now, found, or failed. */
+  prewarmOutcome: "compiled" | "cached" | "failed" = "failed";
 
   /** The kernel's serial console takes no input from the slide. */
   writeStdin(): void {}
@@ -99,11 +106,21 @@ export class KernelJob extends RunLifecycle {
     try {
       await this.ctx.ready;
       const profile = this.check();
-      const slot = await this.admit();
-      this.emit({ type: "compiling", toolchain: this.ctx.toolchain });
       const key = cacheKey(profile, this.request);
+      const slot = await this.admit({
+        client: this.options.client,
+        session: this.options.session,
+        identity: createHash("sha256").update(JSON.stringify([key, this.request.limits ?? null])).digest("hex"),
+        compileKey: key,
+        compileMs: this.ctx.times.estimate("compile:kernel"),
+        runMs: this.options.compileOnly ? 0 : this.ctx.times.estimate("boot:kernel"),
+        bytes: requestBytes(this.request),
+        background: this.options.background,
+      });
+      this.emit({ type: "compiling", toolchain: this.ctx.toolchain });
       const cached = await this.ctx.cache.acquire(key);
       if (cached) {
+        this.prewarmOutcome = "cached";
         this.reportBuild(cached, { ok: true, exitCode: 0, timeMs: 0, cpuMs: 0, cached: true, limit: null });
       } else {
         try {
@@ -115,6 +132,7 @@ export class KernelJob extends RunLifecycle {
         }
       }
       try {
+        if (this.options.compileOnly) return;
         await this.boot(profile, slot, this.ctx.cache.binaryPath(key));
       } finally {
         this.ctx.cache.release(key);
@@ -207,6 +225,7 @@ export class KernelJob extends RunLifecycle {
     }
     if (result.failure) throw new Error(result.failure);
     if (result.killed) throw new Stopped();
+    this.ctx.times.record("compile:kernel", result.wallMs);
     const out = Buffer.concat(stdout).toString("utf8");
     const err = Buffer.concat(stderr).toString("utf8");
     const parsed =
@@ -227,6 +246,7 @@ export class KernelJob extends RunLifecycle {
       if (!(await this.ctx.cache.put(key, incoming, { ...parsed, timeMs })) || !(await this.ctx.cache.acquire(key))) {
         throw new Error("the kernel image could not be stored");
       }
+      this.prewarmOutcome = "compiled";
       return true;
     }
     await this.ctx.cache.discard(incoming);
@@ -268,6 +288,7 @@ export class KernelJob extends RunLifecycle {
     });
     this.emit({ type: "running" });
     const result = await this.watch(sandbox, this.ctx.statsIntervalMs);
+    this.ctx.times.record("boot:kernel", result.wallMs);
     stdout.end();
     stderr.end();
     if (result.failure) throw new Error(result.failure);

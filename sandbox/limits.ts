@@ -7,9 +7,12 @@
  * Operators change them without touching code:
  *   SANDBOX_LIMITS       JSON merged over the defaults, e.g.
  *                        '{"run":{"memoryMiB":512},"maxima":{"wallSeconds":30}}'
- *   SANDBOX_CONCURRENCY  sandboxes at once (default: number of cores)
- *   SANDBOX_QUEUE        runs that may wait for a sandbox (default 32); more are answered "busy"
- * or pass the same through createEngine({ limits, concurrency, queueLength }).
+ *   SANDBOX_CONCURRENCY       sandboxes at once (default: number of cores)
+ *   SANDBOX_MAX_WAIT_SECONDS  a run waits for a sandbox while its estimated wait stays within this
+ *                             (default 30); beyond it the run is refused "busy" with the estimate
+ *   SANDBOX_QUEUE_MEMORY_MIB  memory the waiting runs' requests may hold (default 64)
+ *   SANDBOX_CLIENT_WAITING    waiting runs per client session before its oldest is replaced (default 4)
+ * or pass the same through createEngine({ limits, concurrency, maxWaitSeconds, queueMemoryMiB, clientWaiting }).
  *
  * A request may override a few run limits per code block (protocol's LimitOverrides); each is
  * clamped to `maxima` here, so a block can ask for less than the server allows, never for more.
@@ -87,15 +90,22 @@ export const defaultLimits: SandboxLimits = {
   },
 };
 
-/** How many sandboxes run at once and how many runs may wait. */
+/** How many sandboxes run at once, and what may wait for one (see scheduler.ts). */
 export interface AdmissionLimits {
   concurrency: number;
-  queueLength: number;
+  /** Estimated wait beyond which a run is refused. */
+  maxWaitSeconds: number;
+  /** Memory the waiting runs' requests may hold. */
+  queueMemoryMiB: number;
+  /** Waiting runs per client session before its oldest is replaced. */
+  clientWaiting: number;
 }
 
 export const defaultAdmission = (): AdmissionLimits => ({
   concurrency: Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
-  queueLength: 32,
+  maxWaitSeconds: 30,
+  queueMemoryMiB: 64,
+  clientWaiting: 4,
 });
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -134,13 +144,18 @@ export function resolveAdmission(override: Partial<AdmissionLimits> = {}, env: R
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${raw}`);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${raw}`);
     return n;
   };
-  const concurrency = override.concurrency ?? fromEnv("SANDBOX_CONCURRENCY") ?? defaults.concurrency;
-  const queueLength = override.queueLength ?? fromEnv("SANDBOX_QUEUE") ?? defaults.queueLength;
-  if (concurrency < 1) throw new Error("sandbox concurrency must be at least 1");
-  return { concurrency, queueLength };
+  const result: AdmissionLimits = {
+    concurrency: override.concurrency ?? fromEnv("SANDBOX_CONCURRENCY") ?? defaults.concurrency,
+    maxWaitSeconds: override.maxWaitSeconds ?? fromEnv("SANDBOX_MAX_WAIT_SECONDS") ?? defaults.maxWaitSeconds,
+    queueMemoryMiB: override.queueMemoryMiB ?? fromEnv("SANDBOX_QUEUE_MEMORY_MIB") ?? defaults.queueMemoryMiB,
+    clientWaiting: override.clientWaiting ?? fromEnv("SANDBOX_CLIENT_WAITING") ?? defaults.clientWaiting,
+  };
+  if (!Number.isInteger(result.concurrency) || result.concurrency < 1) throw new Error("sandbox concurrency must be a whole number, at least 1");
+  if (!Number.isInteger(result.clientWaiting) || result.clientWaiting < 1) throw new Error("SANDBOX_CLIENT_WAITING must be a whole number, at least 1");
+  return result;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { RunEvent } from "../lib/protocol";
 import type { EventSink, RunHandle } from "./api";
 import type { SandboxDriver, SandboxProcess, SandboxResult, SandboxSpec } from "./drivers/driver";
-import { CancelledError, QueueFullError, type Scheduler, type Ticket } from "./scheduler";
+import { BusyError, CancelledError, ReplacedError, type AdmitRequest, type Scheduler, type Ticket } from "./scheduler";
 
 /** Thrown inside a run's phases once kill() was called. */
 export class Stopped extends Error {}
@@ -18,6 +18,9 @@ export abstract class RunLifecycle implements RunHandle {
   protected ticket: Ticket | null = null;
   /** The sandbox of the current phase, which kill() stops. */
   protected sandbox: SandboxProcess | null = null;
+  private markKilled!: () => void;
+  /** Resolves when kill() is called. */
+  protected readonly whenKilled = new Promise<void>((resolve) => (this.markKilled = resolve));
   /** Every sandbox's removal: `done` waits for them, the final event does not. */
   private readonly removals: Array<Promise<void>> = [];
 
@@ -32,6 +35,7 @@ export abstract class RunLifecycle implements RunHandle {
   kill(): void {
     if (this.killed || this.finished) return;
     this.killed = true;
+    this.markKilled();
     this.ticket?.release(); // leaves the queue if still waiting
     this.sandbox?.kill();
   }
@@ -60,10 +64,13 @@ export abstract class RunLifecycle implements RunHandle {
     await Promise.all(this.removals);
   }
 
-  /** Waits for a sandbox slot, reporting the queue position; returns the slot. */
-  protected async admit(): Promise<number> {
+  /** Waits for a sandbox slot, reporting the queue position and estimated wait; returns the slot. */
+  protected async admit(request: Omit<AdmitRequest, "onQueued">): Promise<number> {
     if (this.killed) throw new Stopped();
-    this.ticket = this.scheduler.admit((position) => this.emit({ type: "queued", position }));
+    this.ticket = this.scheduler.admit({
+      ...request,
+      onQueued: (position, estimatedWaitMs) => this.emit({ type: "queued", position, estimatedWaitMs }),
+    });
     const slot = await this.ticket.slot;
     if (this.killed) throw new Stopped();
     return slot;
@@ -103,7 +110,9 @@ export abstract class RunLifecycle implements RunHandle {
 
   /** The final event for a run that ended by an exception: busy, stopped, or a sandbox failure. */
   protected endWithError(error: unknown, stoppedMessage: string): void {
-    if (error instanceof QueueFullError) this.emit({ type: "error", code: "busy", message: error.message });
+    if (error instanceof BusyError) {
+      this.emit({ type: "error", code: "busy", message: error.message, retryAfterSeconds: error.retryAfterSeconds });
+    } else if (error instanceof ReplacedError) this.emit({ type: "error", code: "replaced", message: error.message });
     else if (error instanceof Stopped || error instanceof CancelledError || this.killed) {
       this.emit({ type: "error", code: "killed", message: stoppedMessage });
     } else this.emit({ type: "error", code: "internal", message: `sandbox failure: ${(error as Error).message}` });

@@ -114,6 +114,7 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
         events.push(event);
         if (event.type === "exit" || event.type === "error") finalEvent();
       }),
+      { client },
     );
     // A client that goes away does not need its run any more.
     const onClose = () => {
@@ -127,7 +128,9 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
 
     const error = events.find((e) => e.type === "error");
     if (error?.type === "error") {
-      if (error.code === "busy") throw new HttpError(503, error.message, { "Retry-After": String(BUSY_RETRY_AFTER_S) });
+      // Refused with the estimated wait: Retry-After says when trying again is worth it.
+      if (error.code === "busy") throw new HttpError(503, error.message, { "Retry-After": String(error.retryAfterSeconds ?? BUSY_RETRY_AFTER_S) });
+      if (error.code === "replaced") throw new HttpError(409, error.message);
       throw new HttpError(error.code === "invalid" ? 400 : 500, error.message);
     }
     sendJson(res, 200, collectResponse(events));

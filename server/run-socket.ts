@@ -76,6 +76,7 @@ export function createRunSocket(
   const drainHooks = new Set<{ start(): void; timeUp(): void }>();
   let draining = false;
   const restartingMessage = "server restarting, run again";
+  let connectionCounter = 0;
 
   const heartbeat = setInterval(() => {
     for (const ws of wss.clients) {
@@ -92,6 +93,7 @@ export function createRunSocket(
 
   wss.on("connection", (ws: WebSocket & { isAlive?: boolean }, req: http.IncomingMessage, releaseConnection: () => void) => {
     const address = clientAddress(req);
+    const connectionId = `${address}#${++connectionCounter}`;
     const runs = new Map<string, RunHandle>();
     /** Runs that got a sandbox slot (compiling or running): a drain lets these finish. */
     const started = new Set<string>();
@@ -161,10 +163,15 @@ export function createRunSocket(
         send({ id, ...event });
       });
       const mirror = liveTag && live?.mirrorRun(liveTag, id);
-      const handle = engine.run(request, (event) => {
-        sink(event);
-        mirror?.(event);
-      });
+      // Round-robin goes by address; replacing a waiting run by a newer one by connection (a tab).
+      const handle = engine.run(
+        request,
+        (event) => {
+          sink(event);
+          mirror?.(event);
+        },
+        { client: address, session: connectionId },
+      );
       runs.set(id, handle);
       const cleanup = handle.done.finally(() => {
         runs.delete(id);

@@ -160,7 +160,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       switch (event.type) {
         case "queued":
           setPhase("queued");
-          setStatus(event.position > 0 ? `queued: position ${event.position}` : "queued");
+          setStatus(queuedStatus(event.position, event.estimatedWaitMs));
           break;
         case "compiling":
           setPhase("compiling");
@@ -385,4 +385,12 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       </div>
     </div>
   );
+}
+
+/** "queued: position 3, about 2 s": where the run stands, and the wait the server estimates. */
+function queuedStatus(position: number, estimatedWaitMs: number | undefined): string {
+  const where = position > 0 ? `queued: position ${position}` : "queued";
+  if (estimatedWaitMs === undefined) return where;
+  const seconds = Math.max(1, Math.round(estimatedWaitMs / 1000));
+  return `${where}, about ${seconds} s`;
 }

@@ -23,6 +23,7 @@
  * Removal runs whatever happened before it; a prepared sandbox never started is removed the same way.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
@@ -99,8 +100,16 @@ export class BwrapDriver implements SandboxDriver {
     await fsp.chmod(this.options.tempRoot, 0o711);
     await this.removeStale();
     this.initHelper = await buildInitHelper(this.options.helperDir);
-    this.seccompFile = path.join(this.options.helperDir, "seccomp.bpf");
-    await fsp.writeFile(this.seccompFile, seccompFilterBytes(), { mode: 0o444 });
+    // Named by its content and written atomically: engines of other checkouts share the helper
+    // folder, and a sandbox starting while another engine rewrote one shared file read half a
+    // filter (bwrap: "prctl(PR_SET_SECCOMP) reported EINVAL").
+    const filter = seccompFilterBytes();
+    this.seccompFile = path.join(this.options.helperDir, `seccomp-${createHash("sha256").update(filter).digest("hex").slice(0, 16)}.bpf`);
+    if (!fs.existsSync(this.seccompFile)) {
+      const temp = `${this.seccompFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      await fsp.writeFile(temp, filter, { mode: 0o444 });
+      await fsp.rename(temp, this.seccompFile);
+    }
   }
 
   start(spec: SandboxSpec): SandboxProcess {

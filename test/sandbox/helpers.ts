@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "vitest";
 import { RunRequestSchema, type ProgramRunRequestInput, type RunEvent, type RunRequestInput } from "../../lib/protocol";
-import type { Engine, RunHandle } from "../../sandbox/api";
+import type { Engine, RunHandle, RunOptions } from "../../sandbox/api";
 import { createEngine, type EngineOptions } from "../../sandbox/index";
 import { BwrapDriver, defaultBwrapOptions } from "../../sandbox/drivers/bwrap";
 
@@ -32,7 +32,7 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
   const prefix = `t${uidBase.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   const driver = new BwrapDriver({ ...defaultBwrapOptions(), tempRoot, uidBase });
   const concurrency = options.concurrency ?? 2;
-  const engine = createEngine({ driver, cacheDir, namePrefix: prefix, concurrency, queueLength: 8, ...options });
+  const engine = createEngine({ driver, cacheDir, namePrefix: prefix, concurrency, ...options });
   return {
     engine,
     driver,
@@ -44,9 +44,16 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
     async expectNothingLeft() {
       // Sandboxes prepared ahead of use wait for the next run (at most a few per slot): not leftovers.
       // Everything else of this engine's runs must be gone.
-      const waiting = driver.waiting();
-      expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * concurrency);
+      let waiting = driver.waiting();
       const isWaiting = (p: string) => waiting.some((name) => p.endsWith(`/${name}`) || p.includes(`/${name}/`));
+      // Sandboxes are removed after the answer (a server's run ends for its client before that):
+      // give removals under way their time, then look.
+      for (let i = 0; i < 150; i++) {
+        waiting = driver.waiting();
+        if (driver.leftovers(prefix).every(isWaiting)) break;
+        await sleep(100);
+      }
+      expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * concurrency);
       expect(driver.leftovers(prefix).filter((p) => !isWaiting(p)), "cgroups and temp dirs of this engine's runs").toEqual([]);
       expect(fs.readdirSync(tempRoot).filter((n) => !waiting.includes(n)), "entries in the sandbox temp root").toEqual([]);
       // Processes are gone when the run's done settles; only a zombie the host's init has not yet
@@ -115,7 +122,7 @@ export interface StartedRun {
   waitFor(predicate: (e: RunEvent) => boolean): Promise<RunEvent>;
 }
 
-export function start(engine: Engine, input: RunRequestInput): StartedRun {
+export function start(engine: Engine, input: RunRequestInput, options?: RunOptions): StartedRun {
   const collected: CollectedRun = {
     events: [],
     stdout: "",
@@ -140,7 +147,7 @@ export function start(engine: Engine, input: RunRequestInput): StartedRun {
         w.resolve(event);
       }
     }
-  });
+  }, options);
   return {
     handle,
     collected,

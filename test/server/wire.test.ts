@@ -258,7 +258,7 @@ fn main() {
 
 describe("a busy engine", () => {
   it("answers 503 with Retry-After when the queue is full", async () => {
-    const tiny = createEngine({ concurrency: 1, queueLength: 0 });
+    const tiny = createEngine({ concurrency: 1, maxWaitSeconds: 0 });
     const limiter = createClientLimiter();
     const api = createRunApi(tiny, limiter);
     const busyServer = http.createServer((req, res) => void api(req, res));

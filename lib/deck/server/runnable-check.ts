@@ -174,7 +174,7 @@ export function runnableCheck(options: RunnableCheckOptions = {}): DeckCheck & {
     (engine ??= (async () => {
       if (options.createEngine) return options.createEngine();
       const { createEngine } = await import("../../../sandbox");
-      return createEngine({ queueLength: 64 });
+      return createEngine({ maxWaitSeconds: 3600 }); // a batch: every example waits its turn
     })());
   return {
     name: "runnable",
