@@ -17,6 +17,7 @@ import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
 import { createUsageStore } from "./usage-store";
 import { createLive } from "./live";
+import { createPrewarmer } from "./prewarm";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
@@ -86,6 +87,13 @@ async function main(): Promise<void> {
   console.log(
     `OSByExample ready on http://${config.host}:${port} (${config.dev ? "development" : "production"}, content ${config.contentDir})`,
   );
+  // The unchanged code of every runnable block into the compile cache, behind real users; again
+  // for a deck whose files change under `npm run dev`.
+  const prewarmer = createPrewarmer(engine, config.contentDir, (message) => log.info({ event: "prewarm" }, message));
+  if (process.env.PREWARM !== "0") {
+    void prewarmer.all();
+    if (config.dev) prewarmer.watch();
+  }
   if (live.token.generated) {
     console.log(`Lecturer sign-in (http://${config.host}:${port}/lecturer) with this token (set LECTURER_TOKEN to choose one): ${live.token.token}`);
   }
@@ -99,6 +107,7 @@ async function main(): Promise<void> {
     // Give cleanup a bound: a stuck close must not keep the process alive forever.
     const forceExit = setTimeout(() => process.exit(1), 10_000);
     forceExit.unref();
+    prewarmer.stop();
     server.close();
     server.closeAllConnections();
     await runSocket.close();
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
   const drain = async () => {
     if (draining || stopping) return shutdown("SIGTERM (again)");
     draining = true;
+    prewarmer.stop();
     metrics.draining.set(1);
     const readyDelayMs = Number(process.env.DRAIN_READY_DELAY_MS ?? 2_000);
     const graceMs = Number(process.env.DRAIN_GRACE_MS ?? 30_000);
