@@ -34,6 +34,8 @@ export default defineConfig({
       NODE_ENV: "production",
       CONTENT_DIR: process.env.E2E_CONTENT_DIR ?? "test/fixtures/e2e-content",
       CLIENT_LIMITS: JSON.stringify({ maxConnectionsPerClient: 16 }),
+      // Decks' warnings listed on the index and the deck page, as in `npm run dev` (e2e/course.spec.ts).
+      DECK_WARNINGS: "show",
     },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,
