@@ -57,7 +57,7 @@ export class RunConnection {
   private readonly runs = new Map<string, (event: RunEvent) => void>();
   private readonly waiting = new Map<string, WaitingListener>();
   /** What it takes to send a run again when its server restarts, until it was retried once. */
-  private readonly retries = new Map<string, { message: string; onRetry?: () => void }>();
+  private readonly retries = new Map<string, { message: string; onRetry?: () => void; started: boolean; moves: number }>();
   /** The server of this socket drains: send nothing more on it, the next connection takes it. */
   private serverRestarting = false;
   /** Messages written while (re)connecting, sent on open; runs are only queued if they started then. */
@@ -108,7 +108,7 @@ export class RunConnection {
     });
     if (onWaiting) this.waiting.set(id, onWaiting);
     const message: ClientMessageInput = { type: "run", id, ...request, ...(live ? { live } : {}) };
-    this.retries.set(id, { message: JSON.stringify(message), onRetry });
+    this.retries.set(id, { message: JSON.stringify(message), onRetry, started: false, moves: 0 });
     this.send(message);
     this.tellWaiting();
     return {
@@ -314,14 +314,27 @@ export class RunConnection {
     }
     const { id, ...event } = message;
     if (event.type === "error" && event.code === "restarting" && this.retryElsewhere(id)) return;
+    // A run that got past the queue is retried once at most; one still waiting may move again.
+    if (event.type !== "queued" && event.type !== "error") {
+      const retry = this.retries.get(id);
+      if (retry) retry.started = true;
+    }
     this.runs.get(id)?.(event as RunEvent);
   }
 
-  /** Queues the run for the next connection, once; false when it was retried already. */
+  /**
+   * Queues the run for the next connection. A run that had started (compiling, running) is run
+   * again once; one that only waited in a queue moves on as often as a rolling restart takes
+   * (bounded), since nothing of it ran yet. False when it may not be retried.
+   */
   private retryElsewhere(id: string): boolean {
     const retry = this.retries.get(id);
     if (!retry || !this.runs.has(id)) return false;
-    this.retries.delete(id);
+    const startedBefore = retry.started;
+    retry.moves += 1;
+    retry.started = false;
+    // Once a started run was retried it may not be retried again; a queued one up to 5 times.
+    if (startedBefore || retry.moves >= 5) this.retries.delete(id);
     this.serverRestarting = true;
     this.outbox.push(retry.message);
     retry.onRetry?.();
