@@ -11,15 +11,7 @@ import { EditorController } from "./editor-controller";
 import "./runner.css";
 import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
 import { pageConnection, type RunSession } from "./run-connection";
-
-interface ConsoleEntry {
-  kind: "stdout" | "stderr" | "system" | "diagnostic" | "stdin";
-  text: string;
-  diagnostic?: Diagnostic;
-}
-
-/** The console keeps at most this much text; older output scrolls away. */
-const MAX_CONSOLE_CHARS = 200_000;
+import { ConsoleView, type ConsoleKind } from "./console-view";
 
 type Phase = "idle" | "queued" | "compiling" | "running" | "done";
 
@@ -60,14 +52,15 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const [activeFile, setActiveFile] = useState(block.mainFile);
   const [phase, setPhase] = useState<Phase>("idle");
   const [status, setStatus] = useState("");
-  const [entries, setEntries] = useState<ConsoleEntry[]>([]);
+  const [hasOutput, setHasOutput] = useState(false);
   const [input, setInput] = useState("");
   const [hiddenToggle, setHiddenToggle] = useState<"none" | "show" | "hide" | "locked">("none");
   const [editorsReady, setEditorsReady] = useState(false);
   const editorHosts = useRef(new Map<string, HTMLDivElement>());
   const editors = useRef(new Map<string, EditorController>());
   const session = useRef<RunSession | null>(null);
-  const consoleRef = useRef<HTMLDivElement>(null);
+  const consoleHost = useRef<HTMLDivElement>(null);
+  const consoleView = useRef<ConsoleView | null>(null);
   const runRef = useRef<() => void>(() => {});
 
   const storageId = (file: string) => `${block.id}/${file}`;
@@ -135,25 +128,32 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
-  const append = useCallback((entry: ConsoleEntry) => {
-    setEntries((prev) => {
-      const last = prev.at(-1);
-      let next: ConsoleEntry[];
-      // Merge stream chunks so the console holds lines, not thousands of fragments.
-      if (last && last.kind === entry.kind && (entry.kind === "stdout" || entry.kind === "stderr")) {
-        next = [...prev.slice(0, -1), { ...last, text: last.text + entry.text }];
-      } else next = [...prev, entry];
-      let total = next.reduce((n, e) => n + e.text.length, 0);
-      while (total > MAX_CONSOLE_CHARS && next.length > 1) total -= next.shift()!.text.length;
-      if (total > MAX_CONSOLE_CHARS) next[0] = { ...next[0], text: next[0].text.slice(total - MAX_CONSOLE_CHARS) };
-      return next;
+  // The console is a controller of its own (console-view.ts): output never goes through React state.
+  useEffect(() => {
+    const host = consoleHost.current;
+    if (!host) return;
+    const view = new ConsoleView(host, {
+      onDiagnostic: (d) => {
+        setActiveFile(d.file);
+        editors.current.get(d.file)?.goTo(d.line, d.column);
+      },
     });
+    consoleView.current = view;
+    return () => {
+      view.destroy();
+      consoleView.current = null;
+    };
   }, []);
 
-  useEffect(() => {
-    const el = consoleRef.current;
-    if (el) el.scrollTop = el.scrollHeight;
-  }, [entries]);
+  const append = useCallback((kind: ConsoleKind, text: string, diagnostic?: Diagnostic) => {
+    consoleView.current?.append(kind, text, diagnostic);
+    setHasOutput(true);
+  }, []);
+
+  const clearConsole = () => {
+    consoleView.current?.clear();
+    setHasOutput(false);
+  };
 
   const onEvent = useCallback(
     (event: RunEvent) => {
@@ -169,14 +169,14 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         case "diagnostics":
           for (const d of event.items) {
             if (d.severity === "error" || d.severity === "warning") {
-              append({ kind: "diagnostic", text: `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`, diagnostic: d });
+              append("diagnostic", `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`, d);
             }
           }
           for (const [name, editor] of editors.current) editor.showDiagnostics(event.items, name);
           break;
         case "compiled":
           setStatus(event.ok ? `compiled in ${Math.round(event.timeMs)} ms${event.cached ? " (cached)" : ""}` : "compilation failed");
-          if (event.stderr.trim()) append({ kind: "stderr", text: event.stderr });
+          if (event.stderr.trim()) append("stderr", event.stderr);
           break;
         case "running":
           setPhase("running");
@@ -184,7 +184,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
           break;
         case "stdout":
         case "stderr":
-          append({ kind: event.type, text: event.data });
+          append(event.type, event.data);
           break;
         case "stats":
           break;
@@ -193,14 +193,14 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
           session.current = null;
           const times = event.phase === "run" ? ` · ${Math.round(event.wallMs)} ms wall, ${Math.round(event.cpuMs)} ms CPU` : "";
           setStatus(`${event.message}${times}`);
-          if (event.limit || event.exitCode !== 0) append({ kind: "system", text: event.message });
+          if (event.limit || event.exitCode !== 0) append("system", event.message);
           break;
         }
         case "error":
           setPhase("done");
           session.current = null;
           setStatus(event.message);
-          append({ kind: "system", text: event.message });
+          append("system", event.message);
           break;
       }
     },
@@ -210,7 +210,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const run = useCallback(() => {
     if (session.current) session.current.kill();
     for (const e of editors.current.values()) e.clearDiagnostics();
-    setEntries([]);
+    clearConsole();
     setPhase("queued");
     setStatus("sending…");
     const files = block.files.map((f) => ({
@@ -246,7 +246,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       editor.clearDiagnostics();
       clearEdit(deck, storageId(name));
     }
-    setEntries([]);
+    clearConsole();
     setStatus("reset to the author's code");
   };
 
@@ -255,14 +255,14 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     if (!s) return;
     if (input || !eof) {
       s.writeStdin(`${input}\n`);
-      append({ kind: "stdin", text: `${input}\n` });
+      append("stdin", `${input}\n`);
       setInput("");
     }
     if (eof) s.closeStdin();
   };
 
   const busy = phase === "queued" || phase === "compiling" || phase === "running";
-  const consoleShown = entries.length > 0 || busy;
+  const consoleShown = hasOutput || busy;
 
   // Once the console shows the real output, the author's expected output below the runner
   // (a `[.output]` block) gives its room on the slide to the console.
@@ -327,29 +327,8 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         />
       ))}
       <div className="runner-hint">Esc leaves the editor · Ctrl+Enter runs</div>
-      {consoleShown && (
-        <div className="runner-console" ref={consoleRef} aria-live="polite">
-          {entries.map((entry, i) =>
-            entry.diagnostic ? (
-              <button
-                key={i}
-                type="button"
-                className={`runner-line runner-${entry.diagnostic.severity}`}
-                onClick={() => {
-                  setActiveFile(entry.diagnostic!.file);
-                  editors.current.get(entry.diagnostic!.file)?.goTo(entry.diagnostic!.line, entry.diagnostic!.column);
-                }}
-              >
-                {entry.text}
-              </button>
-            ) : (
-              <span key={i} className={`runner-${entry.kind}`}>
-                {entry.text}
-              </span>
-            ),
-          )}
-        </div>
-      )}
+      {/* ConsoleView owns this div's children; React never renders into it. */}
+      <div className="runner-console-host" ref={consoleHost} hidden={!consoleShown} />
       {phase === "running" && (
         <form
           className="runner-input"

@@ -4,7 +4,11 @@
  *
  * Hidden lines are kept out of the editor (as mdBook does) and go back in when the code runs: each
  * group hangs on an ACE anchor at the visible line it precedes, so it moves with the student's edits.
- * "Show hidden lines" puts them into the editor; hiding them again works until the full text is edited.
+ * Text typed or pasted at a group's place goes after the group (the anchor stays put), and a
+ * deletion across a group leaves it where the deletion began, so replacing the whole buffer keeps
+ * the prelude first and the postlude last. Undo and redo bring back where the groups were at that
+ * revision. "Show hidden lines" puts them into the editor; hiding them again works until the full
+ * text is edited.
  * ACE is loaded on first use, so a deck without runnable blocks never downloads it.
  */
 import type { Ace } from "ace-builds";
@@ -58,6 +62,12 @@ interface AnchoredGroup {
   lines: string[];
 }
 
+/** Where the hidden lines were at one undo revision. */
+interface HiddenSnapshot {
+  groups: HiddenGroup[] | null;
+  beforeShow: { state: FileState; text: string } | null;
+}
+
 export class EditorController {
   private groups: AnchoredGroup[] = [];
   private shown = false;
@@ -66,6 +76,11 @@ export class EditorController {
   private markerIds: number[] = [];
   /** Maps the last run's compiled rows to editor rows. */
   private rowOf: Array<number | null> | null = null;
+  private readonly snapshots = new Map<number, HiddenSnapshot>();
+  private snapshotPending = false;
+  /** Set while setState replaces text and groups: the change is reported once, complete. */
+  private applying = false;
+  private onChange: (() => void) | null = null;
 
   private constructor(
     private readonly ace: AceModule,
@@ -92,8 +107,24 @@ export class EditorController {
       fontFamily: "var(--code-font, 'DejaVu Sans Mono', 'Liberation Mono', monospace)",
     });
     const controller = new EditorController(ace, editor);
-    editor.session.setUndoManager(new ace.UndoManager());
+    const undoManager = new ace.UndoManager();
+    editor.session.setUndoManager(undoManager);
     controller.setState(options.state);
+    // Loading the code is not an edit the student can undo.
+    undoManager.reset();
+    controller.snapshots.clear();
+    controller.recordSnapshot();
+    // After an undo or redo, the hidden groups go back to where they were at that revision
+    // (anchors only move forward with edits; they cannot follow text that comes back).
+    for (const method of ["undo", "redo"] as const) {
+      const original = undoManager[method].bind(undoManager);
+      undoManager[method] = (session: Ace.EditSession, dontSelect?: boolean) => {
+        const result = original(session, dontSelect);
+        controller.restoreSnapshot(undoManager.getRevision());
+        controller.onChange?.(); // saves the restored groups
+        return result;
+      };
+    }
 
     editor.commands.addCommand({
       name: "run",
@@ -115,8 +146,12 @@ export class EditorController {
     );
     editor.session.on("change", () => {
       controller.clearDiagnostics();
-      options.onChange();
+      // Anchors move after this listener runs: take the snapshot once the edit is complete.
+      if (!(editor.session as unknown as { $fromUndo?: boolean }).$fromUndo) controller.scheduleSnapshot();
+      if (!controller.applying) controller.onChange?.();
     });
+    // Set after the initial state: loading the code is not a change to save.
+    controller.onChange = options.onChange;
     return controller;
   }
 
@@ -150,15 +185,57 @@ export class EditorController {
   }
 
   setState(state: FileState): void {
+    // Text first, then the groups' anchors in it; whoever listens hears of it once, complete
+    // (a save in between would store the text without its hidden lines).
+    this.applying = true;
+    try {
+      this.detachGroups();
+      this.editor.setValue(state.text, -1);
+      this.shown = state.hidden === null;
+      this.beforeShow = null;
+      this.attachGroups(state.hidden ?? []);
+    } finally {
+      this.applying = false;
+    }
+    this.onChange?.();
+  }
+
+  private attachGroups(hidden: HiddenGroup[]): void {
     this.detachGroups();
-    this.editor.setValue(state.text, -1);
-    this.shown = state.hidden === null;
-    this.beforeShow = null;
     const doc = this.editor.session.getDocument();
-    this.groups = (state.hidden ?? []).map((g) => ({
-      anchor: g.before < doc.getLength() ? doc.createAnchor(g.before, 0) : null,
-      lines: g.lines,
-    }));
+    this.groups = hidden.map((g) => {
+      const anchor = g.before < doc.getLength() ? doc.createAnchor(g.before, 0) : null;
+      // Text inserted at the group's place goes after the group: typing at the top of a
+      // buffer whose prelude is hidden stays below the prelude.
+      if (anchor) (anchor as unknown as { $insertRight: boolean }).$insertRight = true;
+      return { anchor, lines: g.lines };
+    });
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapshotPending) return;
+    this.snapshotPending = true;
+    queueMicrotask(() => {
+      this.snapshotPending = false;
+      this.recordSnapshot();
+    });
+  }
+
+  private recordSnapshot(): void {
+    const revision = this.editor.session.getUndoManager().getRevision();
+    this.snapshots.set(revision, {
+      groups: this.shown ? null : this.groups.map((g) => ({ before: this.groupRow(g), lines: g.lines })),
+      beforeShow: this.beforeShow,
+    });
+  }
+
+  private restoreSnapshot(revision: number): void {
+    this.snapshotPending = false;
+    const snapshot = this.snapshots.get(revision);
+    if (!snapshot) return;
+    this.shown = snapshot.groups === null;
+    this.beforeShow = snapshot.beforeShow;
+    this.attachGroups(snapshot.groups ?? []);
   }
 
   /** Shows or hides the hidden lines; returns whether they are shown now. */
@@ -171,6 +248,8 @@ export class EditorController {
     } else if (this.canHideAgain && this.beforeShow) {
       this.setState(this.beforeShow.state);
     }
+    this.recordSnapshot();
+    this.onChange?.();
     return this.shown;
   }
 
@@ -229,8 +308,14 @@ export class EditorController {
     return this.rowOf[compiledRow] ?? null;
   }
 
+  /**
+   * The visible row a group goes before. An anchor left inside a line (a deletion that began
+   * mid-line swallowed the group's line start) puts the group after that line: the text before
+   * the anchor came before the group.
+   */
   private groupRow(group: AnchoredGroup): number {
-    return group.anchor ? group.anchor.row : this.editor.session.getLength();
+    if (!group.anchor) return this.editor.session.getLength();
+    return group.anchor.column > 0 ? group.anchor.row + 1 : group.anchor.row;
   }
 
   private detachGroups(): void {

@@ -1,0 +1,112 @@
+/**
+ * The runner's console: output over the limit keeps its first part and the limit message; a
+ * 100k-line output is received whole but only the rows in view are in the page, and the view
+ * follows the end; at least ten lines show on a 1280×800 slide without touching reveal.js's
+ * controls; compile errors are underlined with a style the browser accepts.
+ * How fast a big output renders is measured in bench/console-render.ts, not asserted here.
+ */
+import { expect, test, type Locator, type Page } from "@playwright/test";
+import path from "node:path";
+
+const SHOTS = path.resolve("e2e/screenshots");
+const DECK = "/decks/08-console";
+
+async function openSlide(page: Page, slide: string, viewport = { width: 1280, height: 800 }): Promise<Locator> {
+  await page.setViewportSize(viewport);
+  await page.goto(`${DECK}#/${slide}`);
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+  const runner = page.locator("section.present [data-runner]").first();
+  await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+  return runner;
+}
+
+/** The console's rows that are inside its visible box. */
+async function rowsInView(console: Locator): Promise<string[]> {
+  return console.evaluate((el) => {
+    const box = el.getBoundingClientRect();
+    return [...el.querySelectorAll<HTMLElement>(".runner-console-row")]
+      .filter((row) => {
+        const r = row.getBoundingClientRect();
+        return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+      })
+      .map((row) => row.textContent ?? "");
+  });
+}
+
+function overlaps(a: { x: number; y: number; width: number; height: number }, b: { x: number; y: number; width: number; height: number }) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+test("a 2 MiB flood shows its first part, then the output limit", async ({ page }) => {
+  const runner = await openSlide(page, "_flood");
+  await runner.getByRole("button", { name: /Run/ }).click();
+  const console = runner.locator(".runner-console");
+  await expect(runner.locator(".runner-status")).toContainText("output limit of 1 MiB exceeded", { timeout: 90_000 });
+  // The first MiB is kept (16384 lines of 64 bytes), and the limit message comes after it.
+  await expect.poll(async () => Number(await console.getAttribute("data-lines")), { timeout: 30_000 }).toBeGreaterThan(16_000);
+  await expect.poll(async () => (await rowsInView(console)).at(-1), { timeout: 30_000 }).toContain("output limit of 1 MiB exceeded");
+  await page.screenshot({ path: path.join(SHOTS, "runner-flood-end.png") });
+  await console.evaluate((el) => {
+    el.scrollTop = 0;
+  });
+  await expect.poll(async () => (await rowsInView(console))[0], { timeout: 30_000 }).toBe(
+    "flood line 000001 ..........................................",
+  );
+  await page.screenshot({ path: path.join(SHOTS, "runner-flood-start.png") });
+});
+
+test("100k lines are all received, only the rows in view are in the page, and the view follows the end", async ({ page }) => {
+  const runner = await openSlide(page, "_many_lines");
+  await runner.getByRole("button", { name: /Run/ }).click();
+  const console = runner.locator(".runner-console");
+  await expect(runner.locator(".runner-status")).toContainText("exited with code 0", { timeout: 90_000 });
+  await expect(console).toHaveAttribute("data-lines", "100000", { timeout: 30_000 });
+  // Following: the last line is the last row in view.
+  await expect.poll(async () => (await rowsInView(console)).at(-1), { timeout: 30_000 }).toBe("100000");
+  // Rendering only what is visible: a bounded number of rows in the page, not 100k.
+  expect(await console.locator(".runner-console-row").count()).toBeLessThan(100);
+  // Scrolled up, the view stays where the reader put it; scrolled back down, it follows again.
+  await console.evaluate((el) => {
+    el.scrollTop = el.scrollHeight / 2;
+  });
+  await expect.poll(async () => Number((await rowsInView(console))[0]), { timeout: 30_000 }).toBeGreaterThan(40_000);
+  expect(Number((await rowsInView(console))[0])).toBeLessThan(60_000);
+  await page.screenshot({ path: path.join(SHOTS, "runner-100k.png") });
+});
+
+test("the console shows at least ten lines at 1280×800, the status line is visible, nothing touches the slide controls", async ({ page }) => {
+  const runner = await openSlide(page, "_ten_lines");
+  await runner.getByRole("button", { name: /Run/ }).click();
+  const console = runner.locator(".runner-console");
+  await expect(runner.locator(".runner-status")).toContainText("exited with code 0", { timeout: 60_000 });
+  await expect.poll(async () => (await rowsInView(console)).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(10);
+  await expect.poll(async () => (await rowsInView(console)).at(-1), { timeout: 30_000 }).toBe("line 30");
+  const status = runner.locator(".runner-status");
+  await expect(status).toBeInViewport({ ratio: 1 });
+  const runnerBox = (await runner.boundingBox())!;
+  for (const selector of [".reveal .controls", ".reveal .slide-number"]) {
+    const other = page.locator(selector);
+    if ((await other.count()) === 0 || !(await other.isVisible())) continue;
+    expect(overlaps(runnerBox, (await other.boundingBox())!), `runner overlaps ${selector}`).toBe(false);
+  }
+  await page.screenshot({ path: path.join(SHOTS, "runner-console-10-lines.png") });
+});
+
+test("a compile error underlines its range with a wave the browser draws", async ({ page }) => {
+  const runner = await openSlide(page, "_underlines");
+  await runner.getByRole("button", { name: /Run/ }).click();
+  await expect(runner.locator(".runner-status")).toContainText("compilation failed", { timeout: 60_000 });
+  const underline = runner.locator(".runner-underline-error");
+  await expect(underline).toHaveCount(1, { timeout: 30_000 });
+  const style = await underline.evaluate((el) => {
+    const s = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    return { image: s.backgroundImage, repeat: s.backgroundRepeat, width: r.width, height: r.height };
+  });
+  expect(style.image).toContain("data:image/svg+xml");
+  expect(style.repeat).toContain("repeat-x");
+  expect(style.width).toBeGreaterThan(10);
+  expect(style.height).toBeGreaterThan(5);
+  await runner.locator(".runner-underline-error").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(SHOTS, "runner-underline.png") });
+});
