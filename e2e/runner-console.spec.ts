@@ -29,8 +29,27 @@ async function rowsInView(console: Locator): Promise<string[]> {
         const r = row.getBoundingClientRect();
         return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
       })
-      .map((row) => row.textContent ?? "");
+      .map((row) => (row.textContent ?? "").replace(/\n$/, ""));
   });
+}
+
+/** The runner is clear of reveal.js's arrows and slide number (the ones the page shows). */
+async function expectClearOfControls(page: Page, runner: Locator): Promise<void> {
+  const runnerBox = (await runner.boundingBox())!;
+  const controls = await page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>(".reveal .controls button, .reveal .slide-number")]
+      .filter((el) => {
+        const s = getComputedStyle(el);
+        return s.display !== "none" && s.visibility !== "hidden" && Number(s.opacity) > 0;
+      })
+      .map((el) => {
+        const r = el.getBoundingClientRect();
+        return { name: el.className, x: r.x, y: r.y, width: r.width, height: r.height };
+      })
+      .filter((b) => b.width > 0 && b.height > 0),
+  );
+  expect(controls.length).toBeGreaterThan(0);
+  for (const box of controls) expect(overlaps(runnerBox, box), `runner overlaps ${box.name}`).toBe(false);
 }
 
 function overlaps(a: { x: number; y: number; width: number; height: number }, b: { x: number; y: number; width: number; height: number }) {
@@ -45,6 +64,7 @@ test("a 2 MiB flood shows its first part, then the output limit", async ({ page 
   // The first MiB is kept (16384 lines of 64 bytes), and the limit message comes after it.
   await expect.poll(async () => Number(await console.getAttribute("data-lines")), { timeout: 30_000 }).toBeGreaterThan(16_000);
   await expect.poll(async () => (await rowsInView(console)).at(-1), { timeout: 30_000 }).toContain("output limit of 1 MiB exceeded");
+  await expectClearOfControls(page, runner);
   await page.screenshot({ path: path.join(SHOTS, "runner-flood-end.png") });
   await console.evaluate((el) => {
     el.scrollTop = 0;
@@ -71,6 +91,7 @@ test("100k lines are all received, only the rows in view are in the page, and th
   });
   await expect.poll(async () => Number((await rowsInView(console))[0]), { timeout: 30_000 }).toBeGreaterThan(40_000);
   expect(Number((await rowsInView(console))[0])).toBeLessThan(60_000);
+  await expectClearOfControls(page, runner);
   await page.screenshot({ path: path.join(SHOTS, "runner-100k.png") });
 });
 
@@ -83,12 +104,7 @@ test("the console shows at least ten lines at 1280×800, the status line is visi
   await expect.poll(async () => (await rowsInView(console)).at(-1), { timeout: 30_000 }).toBe("line 30");
   const status = runner.locator(".runner-status");
   await expect(status).toBeInViewport({ ratio: 1 });
-  const runnerBox = (await runner.boundingBox())!;
-  for (const selector of [".reveal .controls", ".reveal .slide-number"]) {
-    const other = page.locator(selector);
-    if ((await other.count()) === 0 || !(await other.isVisible())) continue;
-    expect(overlaps(runnerBox, (await other.boundingBox())!), `runner overlaps ${selector}`).toBe(false);
-  }
+  await expectClearOfControls(page, runner);
   await page.screenshot({ path: path.join(SHOTS, "runner-console-10-lines.png") });
 });
 

@@ -12,6 +12,7 @@ import "./runner.css";
 import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
 import { pageConnection, type RunSession } from "./run-connection";
 import { ConsoleView, type ConsoleKind } from "./console-view";
+import { fitConsole } from "./console-fit";
 
 type Phase = "idle" | "queued" | "compiling" | "running" | "done";
 
@@ -229,7 +230,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       (why) => why && setStatus(why),
       () => {
         // The server restarted mid-run: the run starts over elsewhere, so its first attempt's output goes.
-        setEntries([]);
+        clearConsole();
         setPhase("queued");
         setStatus("server restarting: running it again on another server…");
       },
@@ -263,6 +264,38 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
 
   const busy = phase === "queued" || phase === "compiling" || phase === "running";
   const consoleShown = hasOutput || busy;
+
+  // The console grows into the slide's free room, at least ten rows (console-fit.ts); when even
+  // that does not fit, the editor scrolls instead of pushing the runner under the slide controls.
+  useEffect(() => {
+    const root = rootRef.current;
+    if (!root) return;
+    if (!consoleShown) {
+      for (const editor of editors.current.values()) editor.yieldHeight(null);
+      return;
+    }
+    let frame = 0;
+    const refit = () => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        const view = consoleView.current;
+        const result = view && fitConsole(root, view.element, view.rowPx || 18);
+        if (!result) return;
+        const rows = String(result.rows);
+        const changed = root.style.getPropertyValue("--runner-console-rows") !== rows || result.shortfall > 0;
+        root.style.setProperty("--runner-console-rows", rows);
+        if (result.shortfall > 0) editors.current.get(activeFileRef.current)?.yieldHeight(result.shortfall);
+        // reveal.js centres the slide again on resize; the runner's new height needs that.
+        if (changed) window.dispatchEvent(new Event("resize"));
+      });
+    };
+    refit();
+    window.addEventListener("resize", refit);
+    return () => {
+      cancelAnimationFrame(frame);
+      window.removeEventListener("resize", refit);
+    };
+  }, [consoleShown, phase]);
 
   // Once the console shows the real output, the author's expected output below the runner
   // (a `[.output]` block) gives its room on the slide to the console.

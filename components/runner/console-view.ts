@@ -58,6 +58,8 @@ export class ConsoleView {
   private cols = 80;
   private rowHeight = 0;
   private following = true;
+  /** Where following last scrolled to. */
+  private followedTop = 0;
   private frame: number | null = null;
   private readonly resizeObserver: ResizeObserver;
   private readonly maxChars: number;
@@ -85,9 +87,12 @@ export class ConsoleView {
     this.element.append(this.sizer);
     host.append(this.element);
     this.element.addEventListener("scroll", () => {
-      // At the bottom (within half a row): follow the output; anywhere else: stay put.
+      // Back at the bottom (within half a row): follow the output again. Above the place the view
+      // last put itself: the reader scrolled up, so stay put. Anything else is the view's own
+      // scrolling (or the box resizing) and changes nothing.
       const { scrollTop, clientHeight, scrollHeight } = this.element;
-      this.following = scrollTop + clientHeight >= scrollHeight - this.rowHeight / 2 - 1;
+      if (scrollTop + clientHeight >= scrollHeight - this.rowHeight / 2 - 1) this.following = true;
+      else if (scrollTop < this.followedTop - 1) this.following = false;
       this.schedule();
     });
     this.resizeObserver = new ResizeObserver(() => {
@@ -99,6 +104,11 @@ export class ConsoleView {
 
   get lineCount(): number {
     return this.lines.length;
+  }
+
+  /** One row's height in CSS pixels (0 until the console was first laid out). */
+  get rowPx(): number {
+    return this.rowHeight;
   }
 
   get isFollowing(): boolean {
@@ -142,6 +152,7 @@ export class ConsoleView {
     this.full = false;
     this.dropped = 0;
     this.following = true;
+    this.followedTop = 0;
     this.schedule();
   }
 
@@ -224,14 +235,16 @@ export class ConsoleView {
   private measure(): boolean {
     const probe = document.createElement("div");
     probe.className = "runner-console-row";
-    probe.style.cssText = "position:absolute;visibility:hidden;white-space:pre";
+    probe.style.cssText = "position:absolute;visibility:hidden;white-space:pre;height:auto;line-height:var(--row)";
     probe.textContent = "0".repeat(100);
     this.rows.append(probe);
     const height = probe.offsetHeight;
     const charWidth = probe.scrollWidth / 100;
     probe.remove();
     if (!(height > 0 && charWidth > 0)) return false; // not laid out (hidden): keep the last figures
+    // Rows are drawn exactly this (whole-pixel) height, so row n starts at n × rowHeight.
     this.rowHeight = height;
+    this.element.style.setProperty("--row-h", `${height}px`);
     const style = getComputedStyle(this.element);
     const inner = this.element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     const cols = Math.max(10, Math.floor(inner / charWidth));
@@ -263,7 +276,10 @@ export class ConsoleView {
     const rowHeight = this.rowHeight || 18;
     this.element.dataset.lines = String(this.lines.length);
     this.sizer.style.height = `${this.totalRows * rowHeight}px`;
-    if (this.following) this.element.scrollTop = this.element.scrollHeight;
+    if (this.following) {
+      this.element.scrollTop = this.element.scrollHeight;
+      this.followedTop = this.element.scrollTop;
+    }
     const top = this.element.scrollTop;
     const height = this.element.clientHeight;
     const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
@@ -312,6 +328,8 @@ export class ConsoleView {
       }
       offset = end;
     }
+    // The line's end as text: copying rows, or reading the console's text, gives lines.
+    if (to >= line.length) el.append("\n");
     return el;
   }
 }
