@@ -82,7 +82,7 @@ test("a paste over a hidden group, then undo, redo and Reset: each runs with the
   // Show hidden lines: the author's order, hidden lines where they were written.
   await runner.getByRole("button", { name: "Show hidden lines" }).click();
   await expect(runner.locator(".ace_content")).toContainText("static int unused_helper(void)");
-  const text = await runner.locator(".ace_content").innerText();
+  const text = (await runner.locator(".ace_content").textContent()) ?? "";
   expect(text.indexOf("twice(int x)")).toBeLessThan(text.indexOf("int value(void)"));
   expect(text.indexOf("unused_helper(void)")).toBeGreaterThan(text.indexOf("return 21;"));
   expect(text.indexOf("unused_helper(void)")).toBeLessThan(text.indexOf("int main(void)"));
