@@ -2,7 +2,7 @@
  * Mixed C + NASM and Rust + rand, compile + run through POST /api/run, beside the bare toolchain on
  * the host (nasm + gcc + run; rustc with the same prebuilt crates + run), interleaved round by round.
  *
- *   npm run bench            (ROUNDS=15 by default; also runs bench/run-hello.ts)
+ *   npm run bench            (ROUNDS=15 by default; after bench/run.ts)
  *   npx tsx bench/languages.ts
  *
  * Every round's source differs by a comment, so each engine run is a compile-cache miss. Prints

@@ -7,9 +7,10 @@
  * - A shape is learnt from use (or named up front with `keepWarm`): the compile and the default
  *   run shape of each slot, plus a few others; the least recently used beyond `maxShapes` per
  *   slot is dropped. Shapes with binds (kernel runs: a run tree per build) are never pooled.
- * - Taking a sandbox starts the preparation of the next one of that shape when its program has
- *   ended (not competing with it for the CPU), in the background; a slot runs one sandbox at a
- *   time, so one waiting per shape is enough.
+ * - Taking a sandbox starts the preparation of the next one of that shape once the taken one is
+ *   removed (after the answer: not competing with the run for the CPU), in the background; a slot
+ *   runs one sandbox at a time, so one waiting per shape is enough. A run that finds none waiting
+ *   starts its sandbox fresh, which costs what preparing would.
  * - A sandbox whose preparation failed is thrown away and the spec started fresh (which then
  *   reports the failure the usual way); preparations pause for a moment after a failure.
  * - Each prepared sandbox is used once: nothing of one run is visible to the next.
@@ -100,8 +101,9 @@ export class SandboxPool implements SandboxDriver {
     entry.sandbox = null;
     if (prepared && !prepared.spent && !entry.failed) {
       const process = prepared.start(spec);
-      // The next one is prepared once this one's program ended: not competing with it for the CPU.
-      void process.result.finally(() => this.refill(key));
+      // The next one is prepared once this one is gone (after the run's answer): not competing
+      // with the run's later phases for the CPU.
+      void process.removed.finally(() => this.refill(key));
       return process;
     }
     if (prepared) void prepared.discard();

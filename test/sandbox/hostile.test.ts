@@ -229,7 +229,7 @@ describe("no way out", () => {
 
   it("each run gets a fresh prepared sandbox: nothing of the slot's previous run is there", async () => {
     // One slot: both runs use the same uid and sandboxes prepared while the other ran.
-    const own = startTestEngine(225_000, { concurrency: 1 });
+    const own = startTestEngine(271_000, { concurrency: 1 });
     try {
       const first = await runToEnd(
         own.engine,
@@ -307,7 +307,7 @@ describe("admission", () => {
   it("50 runs of one example from 50 clients at once: all served, one compile, positions that only go down", async () => {
     const code = `#include <stdio.h>\nint main(int argc, char **argv) { printf("run %s\\n", argv[1]); return 0; }\n`;
     // A generous bound: this test is about who is served, not about this machine's speed.
-    const own = startTestEngine(226_000, { concurrency: 2, maxWaitSeconds: 600 });
+    const own = startTestEngine(272_000, { concurrency: 2, maxWaitSeconds: 600 });
     try {
       const runs = Array.from({ length: 50 }, (_, i) => start(own.engine, c(code, { args: [String(i)] }), { client: `10.0.0.${i}` }));
       const results = await Promise.all(runs.map((r) => r.finished));
@@ -339,7 +339,7 @@ describe("admission", () => {
   });
 
   it("a run that would wait beyond the bound is refused with the estimated wait", async () => {
-    const own = startTestEngine(227_000, { concurrency: 1, maxWaitSeconds: 0 });
+    const own = startTestEngine(273_000, { concurrency: 1, maxWaitSeconds: 0 });
     try {
       const sleeper = start(own.engine, c(`#include <unistd.h>\nint main(void) { sleep(2); return 0; }\n`));
       await sleeper.waitFor((e) => e.type === "running");

@@ -79,7 +79,7 @@ afterAll(() => {
 describe("a lecture hall", () => {
   it("200 students from 200 addresses press Run on the same example at once: all get the output, it compiles once", async () => {
     // The bound is generous here: this test is about who is served, not how fast this machine is.
-    const hall = await serve(228_000, { concurrency: 2, maxWaitSeconds: 600 });
+    const hall = await serve(274_000, { concurrency: 2, maxWaitSeconds: 600 });
     try {
       const runs = await Promise.all(Array.from({ length: 200 }, (_, i) => student(hall.base, `10.8.${i >> 8}.${i & 255}`, HELLO)));
       for (const events of runs) {
@@ -102,7 +102,7 @@ describe("a lecture hall", () => {
   }, 240_000);
 
   it("a run beyond the wait bound is refused with the estimate: WebSocket error and HTTP 503 with Retry-After", async () => {
-    const full = await serve(229_000, { concurrency: 1, maxWaitSeconds: 0 });
+    const full = await serve(275_000, { concurrency: 1, maxWaitSeconds: 0 });
     try {
       const sleeping = student(full.base, "10.9.0.1", SLEEPER);
       while ((await full.t.engine.health()).running === 0) await new Promise((r) => setTimeout(r, 50));

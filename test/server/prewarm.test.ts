@@ -18,7 +18,7 @@ let content: string;
 const deck = (code: string) => `= Prewarm\n\n== C\n\n[source%run,c]\n----\n${code}\n----\n`;
 
 beforeAll(async () => {
-  t = startTestEngine(231_000, { concurrency: 2 });
+  t = startTestEngine(276_000, { concurrency: 2 });
   expect((await t.engine.health()).ready).toBe(true);
   content = fs.mkdtempSync(path.join(os.tmpdir(), "osbx-prewarm-"));
   fs.mkdirSync(path.join(content, "01-c"));
