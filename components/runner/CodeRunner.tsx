@@ -48,6 +48,12 @@ function authorVersion(block: RunnableBlock, fileName: string) {
   return splitHiddenLines(file.source, block.language);
 }
 
+/** "main.c:4:5: " — as much of the place as the toolchain named (a linker error may name no line, or no file). */
+function diagnosticPlace(d: { file: string; line: number; column: number }): string {
+  if (!d.file) return "";
+  return `${d.file}${d.line > 0 ? `:${d.line}${d.column > 0 ? `:${d.column}` : ""}` : ""}: `;
+}
+
 export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const visibleFiles = block.files.filter((f) => f.visible).map((f) => f.name);
   const [activeFile, setActiveFile] = useState(block.mainFile);
@@ -170,7 +176,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         case "diagnostics":
           for (const d of event.items) {
             if (d.severity === "error" || d.severity === "warning") {
-              append("diagnostic", `${d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message}`, d);
+              append("diagnostic", `${diagnosticPlace(d)}${d.severity}: ${d.message}`, d);
             }
           }
           for (const [name, editor] of editors.current) editor.showDiagnostics(event.items, name);

@@ -192,7 +192,9 @@ function cleanPaths(text: string): string {
  *   main.c:(.text+0x2b): undefined reference to `g'             ld, without debug information
  *   /usr/bin/ld: cannot find -lfoo: No such file or directory   ld, no file
  */
-export function textDiagnostic(line: string): Diagnostic | null {
+export function textDiagnostic(text: string): Diagnostic | null {
+  // "/usr/bin/ld: (object file):other.c:1: multiple definition of `x'…": the object file says nothing more
+  const line = text.replace(/^(\/usr\/bin\/ld: )\(object file\):(?=[^\s:(][^:]*:\d+: )/, "$1");
   const located = /^(?:\/usr\/bin\/ld: )?([^\s:][^:]*?):(\d+):(?:(\d+):)? (error|warning|note|fatal error|Error|Warning|Fatal error): (.*)$/.exec(line);
   if (located) {
     const kind = located[4]!.toLowerCase();
@@ -206,11 +208,20 @@ export function textDiagnostic(line: string): Diagnostic | null {
   }
   const linker = /^(?:\/usr\/bin\/ld: )?([^\s:][^:]*?):(?:(\d+)|\([^)]*\)): ((?:undefined reference to|multiple definition of) .*)$/.exec(line);
   if (linker) {
-    return { file: linker[1]!, line: linker[2] ? Number(linker[2]) : 0, column: 0, severity: "error", message: linker[3]!, code: "ld" };
+    // An object file (no source known, e.g. a global's multiple definition without -g) is no file to point at.
+    const file = /^\(object file\)$|\.o$/.test(linker[1]!) ? "" : linker[1]!;
+    return { file, line: linker[2] ? Number(linker[2]) : 0, column: 0, severity: "error", message: linkerMessage(linker[3]!), code: "ld" };
   }
   const ld = /^\/usr\/bin\/ld: (cannot find .*|.*: (?:undefined reference to|multiple definition of) .*)$/.exec(line);
   if (ld) return { file: "", line: 0, column: 0, severity: "error", message: ld[1]!, code: "ld" };
   return null;
+}
+
+/** "multiple definition of `f'; (object file):main.c:2: first defined here" → "multiple definition of `f' (first defined at main.c:2)". */
+function linkerMessage(message: string): string {
+  return message.replace(/; (?:\(object file\):)?(?:([^\s:()]+?):)?(?:(\d+):)?(?:\([^)]*\):)? first defined here$/, (_all, file?: string, line?: string) =>
+    file ? ` (first defined ${line ? `at ${file}:${line}` : `in ${file}`})` : "",
+  );
 }
 
 function shellQuote(word: string): string {

@@ -112,6 +112,7 @@ export class RustToolchain implements Toolchain {
       if (d.rendered) rendered.push(hideSandboxPaths(d.rendered));
       const item = rustcDiagnosticItem(d, hideSandboxPaths);
       if (item) items.push(item);
+      else if (d.level === "error" && d.message.startsWith("linking with")) items.push(...linkerItems(hideSandboxPaths(d.rendered ?? d.message)));
       const help = item ? this.missingCrateHelp(d, item) : null;
       if (help) {
         items.push(help);
@@ -173,6 +174,24 @@ export function rustcDiagnosticItem(
   };
   if (d.code?.code) item.code = d.code.code;
   return item;
+}
+
+/**
+ * A failed link ("linking with `gcc` failed") as one item per missing or doubly defined symbol, from the
+ * linker's lines rustc quotes. rustc names no source line for them (it links without debug information),
+ * so the items carry none; the symbol is in the message.
+ */
+export function linkerItems(rendered: string): Diagnostic[] {
+  const items: Diagnostic[] = [];
+  for (const m of rendered.matchAll(/(undefined reference to|multiple definition of) `([^'`]+)'/g)) {
+    const message = `${m[1]} \`${m[2]}'`;
+    if (!items.some((i) => i.message === message)) items.push({ file: "", line: 0, column: 0, severity: "error", message, code: "ld" });
+  }
+  if (items.length === 0) {
+    const first = /^error: (linking with .*)$/m.exec(rendered)?.[1] ?? "linking failed";
+    items.push({ file: "", line: 0, column: 0, severity: "error", message: first, code: "ld" });
+  }
+  return items;
 }
 
 /** A rustc diagnostic level as the protocol's severity (also used for kernel builds through cargo). */

@@ -221,7 +221,11 @@ describe("diagnostics parsers", () => {
       '[{"kind": "error", "children": [], "locations": [{"caret": {"file": "util.c", "line": 4, "column": 9}, "finish": {"file": "util.c", "line": 4, "column": 11}}], "message": "‘x’ undeclared"}]\n' +
       "/usr/bin/ld: /tmp/ccAbC123.o: in function `main':\nmain.c:(.text+0x5): undefined reference to `f'\ncollect2: error: ld returned 1 exit status\n";
     const parsed = new CToolchain().parseDiagnostics("", stderr);
-    expect(parsed.items).toEqual([{ file: "util.c", line: 4, column: 9, endLine: 4, endColumn: 12, severity: "error", message: "‘x’ undeclared" }]);
+    expect(parsed.items).toEqual([
+      { file: "util.c", line: 4, column: 9, endLine: 4, endColumn: 12, severity: "error", message: "‘x’ undeclared" },
+      // the linker's line is an item too (no line without debug information)
+      { file: "main.c", line: 0, column: 0, severity: "error", message: "undefined reference to `f'", code: "ld" },
+    ]);
     expect(parsed.rendered).toContain("util.c:4:9: error: ‘x’ undeclared");
     expect(parsed.rendered).toContain("(object file): in function `main'");
     expect(parsed.rendered).not.toContain("/tmp/");
