@@ -43,7 +43,7 @@ describe("resource exhaustion", () => {
   });
 
   it("CPU spin: killed at the CPU-time limit", async () => {
-    const run = await runToEnd(t.engine, c(`int main(void) { for (volatile int i = 0; ; i++); }\n`, { limits: { cpuSeconds: 1, wallSeconds: 10 } }));
+    const run = await runToEnd(t.engine, c(`int main(void) { for (volatile int i = 0; ; i++); }\n`, { limits: { cpuSeconds: 1, wallSeconds: 60 } })); // wall far off: a loaded machine gives a spinning program a small share of a core
     expect(run.exit).toMatchObject({ limit: "cpu", message: "killed: CPU time limit of 1 s exceeded" });
     expect(run.exit!.cpuMs).toBeGreaterThan(500); // rlimit and cgroup count CPU time slightly differently
   });
