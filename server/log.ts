@@ -7,13 +7,17 @@ import { pino, type Logger } from "pino";
 
 export type { Logger };
 
-export function createLogger(env: Record<string, string | undefined> = process.env): Logger {
-  return pino({
+export function createLogger(
+  env: Record<string, string | undefined> = process.env,
+  destination?: pino.DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     level: env.LOG_LEVEL ?? "info",
     base: { pid: process.pid, replica: env.REPLICA_NAME ?? env.HOSTNAME ?? undefined },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** The process's logger. */

@@ -80,6 +80,11 @@ export function createMetrics(engine: Engine | null = null) {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const storeErrors = new Counter({
+    name: "osbe_store_errors_total",
+    help: "Client limit checks that failed because the store (Redis) did not answer; the request was let through",
+    registers: [registry],
+  });
   const abuseFlags = new Counter({
     name: "osbe_abuse_flags_total",
     help: "Clients flagged for unusual use",
@@ -110,6 +115,7 @@ export function createMetrics(engine: Engine | null = null) {
     cpuSeconds,
     quotaRefusals,
     abuseFlags,
+    storeErrors,
     wsConnections,
     draining,
     /** Serves GET /metrics. */

@@ -95,7 +95,8 @@ export async function closeRedis(redis: Redis, timeoutMs = 2_000): Promise<void>
   clearTimeout(timer);
   if ((redis.status as string) !== "end") {
     redis.disconnect();
-    await ended;
+    // While reconnecting to a Redis that is gone, ioredis may never say "end": do not wait for it.
+    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   }
 }
 

@@ -44,14 +44,22 @@ export function createRunAccounting(deps: {
   return {
     async admit(client, request, via) {
       const language = languageOf(request);
-      const rate = await limiter.takeRun(client);
       let refusal: RunRefusal | null = null;
-      if (rate) {
-        const wait = /try again in (\d+) s/.exec(rate);
-        refusal = { reason: "rate", message: rate, retryAfterS: wait ? Number(wait[1]) : 60 };
-      } else {
-        const quota = await quotas.check(client);
-        if (quota) refusal = { reason: "quota", ...quota };
+      try {
+        const rate = await limiter.takeRun(client);
+        if (rate) {
+          const wait = /try again in (\d+) s/.exec(rate);
+          refusal = { reason: "rate", message: rate, retryAfterS: wait ? Number(wait[1]) : 60 };
+        } else {
+          const quota = await quotas.check(client);
+          if (quota) refusal = { reason: "quota", ...quota };
+        }
+      } catch (err) {
+        // The store (Redis) is away: a lecture goes on unmetered rather than stopping; the
+        // sandbox's own limits still bound every run. Said loudly, so an operator sees it.
+        metrics.storeErrors.inc();
+        log.error({ event: "store-error", client, err: (err as Error).message }, "client limits unavailable; run admitted unchecked");
+        return null;
       }
       if (refusal) {
         metrics.runs.inc({ language, outcome: `refused-${refusal.reason}` });

@@ -46,11 +46,14 @@ export interface RunApiOptions {
   accounting?: RunAccounting;
   /** True while the server drains for a restart: health is not ready, new runs are refused. */
   isDraining?: () => boolean;
+  /** A request body must arrive within this time (default 30 s), or it gets a 408. */
+  bodyTimeoutMs?: number;
 }
 
 export function createRunApi(engine: Engine, limiter: ClientLimiter, options: RunApiOptions = {}) {
   const accounting = options.accounting ?? defaultRunAccounting(limiter);
   const isDraining = options.isDraining ?? (() => false);
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   /** Handles the request if it is ours; returns false to pass it on. */
   return function handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const { pathname } = new URL(req.url ?? "/", "http://localhost");
@@ -100,7 +103,7 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
 
   async function postRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (isDraining()) throw new HttpError(503, "server restarting, run again", { "Retry-After": "1", Connection: "close" });
-    const request = parseRunRequest(await readBody(req));
+    const request = parseRunRequest(await readBody(req, bodyTimeoutMs));
     const client = clientAddress(req);
     const refusal = await accounting.admit(client, request, "http");
     if (refusal) throw new HttpError(429, refusal.message, { "Retry-After": String(refusal.retryAfterS) });
@@ -242,16 +245,16 @@ const tooLarge = () =>
 /**
  * Reads the body up to MAX_BODY_BYTES. A larger one is read on and dropped (up to
  * MAX_DISCARD_BYTES) before the 413 goes out, so the client sees the answer, not a reset.
- * A body that does not arrive within BODY_TIMEOUT_MS gets a 408.
+ * A body that does not arrive within the timeout gets a 408.
  */
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let refused = false;
     const timer = setTimeout(() => {
-      finish(new HttpError(408, `the request body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`, { Connection: "close" }));
-    }, BODY_TIMEOUT_MS);
+      finish(new HttpError(408, `the request body did not arrive within ${timeoutMs / 1000} s`, { Connection: "close" }));
+    }, timeoutMs);
     const finish = (error: Error | null, body?: string) => {
       clearTimeout(timer);
       req.removeListener("data", onData);

@@ -257,8 +257,10 @@ export function createRunSocket(
       }
       release = await limiter.openConnection(address);
     } catch (err) {
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nclient limits unavailable: ${(err as Error).message}\n`);
-      return;
+      // The store (Redis) is away: let the page connect, uncounted, rather than lock a lecture out.
+      metrics?.storeErrors.inc();
+      console.error(`client limits unavailable, connection admitted unchecked: ${(err as Error).message}`);
+      release = () => {};
     }
     if (socket.destroyed || draining) {
       release();
