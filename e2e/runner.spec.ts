@@ -122,7 +122,7 @@ test.describe("runnable examples", () => {
     slide = await openSlide(page, "_hello");
     runner = slide.locator("[data-runner]");
     await expect(runner.locator(".ace_content")).toContainText("// my note");
-    await runner.getByRole("button", { name: /Reset/ }).click();
+    await runner.getByRole("button", { name: /^Reset this example/ }).click();
     await expect(runner.locator(".ace_content")).not.toContainText("// my note");
     await page.reload();
     slide = await openSlide(page, "_hello");
@@ -183,13 +183,13 @@ test("kernel lab: Run builds the teaching kernel with the slide's file and strea
   await runner.locator(".ace_content").click();
   await page.keyboard.press("Control+Home");
   const editor = runner.locator(".ace_content");
-  await expect(editor).toContainText("for step in 1..=2");
+  await expect(editor).toContainText(`steps("B", 2)`);
   await page.evaluate(() => {
     // ACE's own API: replace the range text the way a student's typing would.
     const ace = (window as unknown as { ace: { edit(el: Element): { find(s: string): unknown; replace(s: string): void } } }).ace;
     const ed = ace.edit(document.querySelector("section.present .ace_editor")!);
-    ed.find("for step in 1..=2");
-    ed.replace("for step in 1..=3");
+    ed.find(`steps("B", 2)`);
+    ed.replace(`steps("B", 3)`);
   });
   await runner.getByRole("button", { name: /Run/ }).click();
   await expect(runner.locator(".runner-console")).toContainText("task B: step 3", { timeout: 60_000 });

@@ -61,6 +61,20 @@ function layoutStretch(root: HTMLElement, height: number): void {
 }
 
 /**
+ * The phone's scroll view: each page as tall as its slide's content (reveal.js gives every page one
+ * height, which clips a long slide and leaves a short one in blank space).
+ */
+function fitScrollPages(root: HTMLElement, scale: number): void {
+  for (const page of root.querySelectorAll<HTMLElement>(".scroll-page")) {
+    const slide = page.querySelector<HTMLElement>("section");
+    if (!slide) continue;
+    // The slide's own height too: a short slide takes only the room its content needs.
+    page.style.setProperty("--slide-height", "auto");
+    page.style.setProperty("--page-height", `${Math.ceil(slide.scrollHeight * scale)}px`);
+  }
+}
+
+/**
  * After a dev reload (components/deck/DevReload.tsx): if the slide the hash names no longer exists (its title,
  * hence its id, was edited), go back to the same position by indices.
  */
@@ -136,6 +150,9 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
         config.height = 900;
         config.center = false;
         config.scrollLayout = "compact";
+        // Reading, not presenting: every fragment shows at once (reveal.js would turn each into a
+        // screen of scrolling).
+        for (const el of root.querySelectorAll(".slides .fragment")) el.classList.remove("fragment");
       }
 
       root.classList.toggle("deck-scroll", scroll);
@@ -170,9 +187,24 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
             root.dataset.math = `failed: ${err}`;
           });
       }
+      if (config.width === 560 && deck.isScrollView()) {
+        const reveal = deck;
+        const fitPages = () => fitScrollPages(root, reveal.getScale());
+        // Slides change height when their editors are created and when a console opens.
+        const observer = new ResizeObserver(fitPages);
+        for (const slide of root.querySelectorAll(".scroll-page section")) observer.observe(slide);
+        reveal.on("resize", fitPages);
+        fitPages();
+        undo.push(() => observer.disconnect());
+      }
       restoreDevPosition(deck);
       // Runners mount once the slides are laid out; each creates its editor when first on screen.
-      unmountRunners = mountRunners(root, deckName);
+      // In print the placeholders' static code is what prints: all of it, laid out before reveal.js
+      // sized the PDF pages (a runner mounted later would not fit the page it was given).
+      if (!deck.isPrintView()) {
+        unmountRunners = mountRunners(root, deckName);
+        deck.registerKeyboardShortcut("Ctrl + Enter", "Run the example on this slide");
+      }
       root.dataset.ready = "true";
     })().catch((err) => {
       console.error("reveal.js failed to start", err);

@@ -10,10 +10,13 @@ declare module "reveal.js" {
     on(event: string, cb: (e: unknown) => void): void;
     off(event: string, cb: (e: unknown) => void): void;
     isScrollView(): boolean;
+    getScale(): number;
     isPrintView(): boolean;
     isOverview(): boolean;
     getConfig(): Record<string, unknown>;
     getPlugin(id: string): unknown;
+    /** Adds a line to the keyboard help ("?"); the key itself is handled elsewhere. */
+    registerKeyboardShortcut(key: string, description: string): void;
   }
   const Reveal: { new (element: HTMLElement, options?: Record<string, unknown>): RevealApi };
   export default Reveal;

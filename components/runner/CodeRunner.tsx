@@ -3,13 +3,23 @@
  * A runnable example: an ACE editor per visible file, Run/Stop/Reset, a console that streams
  * stdout and stderr, an input line for stdin, and a status line with the run's progress.
  */
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 import type { Diagnostic, RunEvent } from "../../lib/protocol";
 import { describeZodError, RunRequestSchema } from "../../lib/protocol";
-import { blockRequest, separateHidden, splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
-import { EditorController } from "./editor-controller";
+import { blockRequest, mergeHidden, splitHiddenLines, type RunnableBlock } from "../../lib/runnable";
+import { EditorController, type FileState } from "./editor-controller";
 import "./runner.css";
-import { clearEdit, fingerprint, loadEdit, saveEdit } from "./edit-storage";
+import {
+  clearDeckEdits,
+  clearEdit,
+  EDITS_CHANGED_EVENT,
+  editedExamples,
+  fingerprint,
+  loadEdit,
+  RESET_ALL_EVENT,
+  saveEdit,
+} from "./edit-storage";
+import { fitOnSlide } from "./slide-fit";
 import { pageConnection, type RunSession } from "./run-connection";
 import { ConsoleView, type ConsoleKind } from "./console-view";
 import { fitConsole } from "./console-fit";
@@ -21,28 +31,6 @@ export interface CodeRunnerProps {
   block: RunnableBlock;
 }
 
-/** Editor height when the block does not set one: what is left of the slide below the runner's top. */
-const LINE_PX = 21;
-const CHROME_PX = 200; // toolbar, hint, status and the console at its full height
-function linesThatFit(root: HTMLElement): number {
-  const slides = root.closest<HTMLElement>(".slides");
-  const section = root.closest<HTMLElement>("section");
-  const slideHeight = parseFloat(slides?.style.height ?? "");
-  if (!section || !(slideHeight > 0)) return 14;
-  let top = 0;
-  for (let el: HTMLElement | null = root; el && el !== section; el = el.offsetParent as HTMLElement | null) top += el.offsetTop;
-  // What the slide shows below the runner (an admonition, a list) needs its room too; the expected
-  // output gives way to the console, and speaker notes are not on the slide.
-  let block: HTMLElement = root;
-  const isSlideBody = (el: HTMLElement) => el === section || el.classList.contains("slide-content");
-  while (block.parentElement && !isSlideBody(block.parentElement)) block = block.parentElement;
-  let below = 0;
-  for (let el = block.nextElementSibling as HTMLElement | null; el; el = el.nextElementSibling as HTMLElement | null) {
-    if (!el.matches(".output, aside.notes")) below += el.offsetHeight;
-  }
-  return Math.max(6, Math.min(24, Math.floor((slideHeight - top - below - CHROME_PX) / LINE_PX)));
-}
-
 function authorVersion(block: RunnableBlock, fileName: string) {
   const file = block.files.find((f) => f.name === fileName)!;
   return splitHiddenLines(file.source, block.language);
@@ -52,6 +40,26 @@ function authorVersion(block: RunnableBlock, fileName: string) {
 function diagnosticPlace(d: { file: string; line: number; column: number }): string {
   if (!d.file) return "";
   return `${d.file}${d.line > 0 ? `:${d.line}${d.column > 0 ? `:${d.column}` : ""}` : ""}: `;
+}
+
+function authorState(block: RunnableBlock, fileName: string): FileState {
+  const author = authorVersion(block, fileName);
+  return EditorController.initialState(author.code, author.hiddenLines);
+}
+
+/** Same program: showing the hidden lines is not an edit. */
+function sameState(a: FileState, b: FileState): boolean {
+  return mergeHidden(a.text, a.hidden ?? []).code === mergeHidden(b.text, b.hidden ?? []).code;
+}
+
+const LANGUAGE_NAMES: Record<RunnableBlock["language"], string> = { c: "C", cpp: "C++", asm: "assembly", rust: "Rust" };
+
+/** Ctrl+Enter outside an editor runs the example of the slide on screen (the focused one, else the first). */
+function isSlideRunKey(event: KeyboardEvent): boolean {
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || event.defaultPrevented) return false;
+  const target = event.target as HTMLElement | null;
+  // In an editor the editor's own Ctrl+Enter runs; in a form field Enter belongs to the field.
+  return !target?.closest(".ace_editor, input, textarea, select, [contenteditable]");
 }
 
 export default function CodeRunner({ deck, block }: CodeRunnerProps) {
@@ -71,6 +79,33 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   const runRef = useRef<() => void>(() => {});
 
   const storageId = (file: string) => `${block.id}/${file}`;
+  const authorHash = (file: string) => fingerprint(block.files.find((f) => f.name === file)!.source);
+  const hintId = useId();
+  const hintRef = useRef<HTMLDivElement>(null);
+  /** Rows of the active file's code the slide has no room for (the editor scrolls). */
+  const [cutRows, setCutRows] = useState<Record<string, number>>({});
+  /** Files whose text differs from the author's (saved in the browser). */
+  const [editedFiles, setEditedFiles] = useState<Set<string>>(() => new Set());
+  /** How many examples of this deck hold an edit (for "Reset all"). */
+  const [deckEdits, setDeckEdits] = useState(0);
+  /** The state each file starts from: the saved edit, else the author's version. */
+  const startStates = useMemo(() => {
+    const states = new Map<string, FileState>();
+    for (const name of visibleFiles) states.set(name, loadEdit(deck, storageId(name), authorHash(name))?.state ?? authorState(block, name));
+    return states;
+    // The block is fixed for the runner's life; a reset-all re-creates the runner's editors' states itself.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  useEffect(() => {
+    setEditedFiles(new Set(visibleFiles.filter((name) => !sameState(startStates.get(name)!, authorState(block, name)))));
+    const recount = (event?: Event) => {
+      if (!event || (event as CustomEvent<string>).detail === deck) setDeckEdits(editedExamples(deck).size);
+    };
+    recount();
+    window.addEventListener(EDITS_CHANGED_EVENT, recount);
+    return () => window.removeEventListener(EDITS_CHANGED_EVENT, recount);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
 
   /** The hidden-lines button follows the active file's editor. */
   const refreshHiddenToggle = (file = activeFileRef.current) => {
@@ -90,28 +125,52 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     const root = rootRef.current;
     if (!root) return;
     let cancelled = false;
+    const section = root.closest<HTMLElement>("section");
+    const unfits: Array<() => void> = [];
     const create = async () => {
       for (const name of visibleFiles) {
         const host = editorHosts.current.get(name);
         if (!host || editors.current.has(name)) continue;
-        const author = authorVersion(block, name);
-        const authorHash = fingerprint(block.files.find((f) => f.name === name)!.source);
-        const saved = loadEdit(deck, storageId(name), authorHash);
+        const hash = authorHash(name);
+        const saved = loadEdit(deck, storageId(name), hash);
+        const language = LANGUAGE_NAMES[block.language];
         const controller = await EditorController.create({
           element: host,
           language: block.language,
           fileName: name,
-          state: saved?.state ?? EditorController.initialState(author.code, author.hiddenLines),
+          state: saved?.state ?? authorState(block, name),
           readOnly: block.readOnly,
-          maxLines: block.lines ?? linesThatFit(root),
+          maxLines: block.lines ?? 14,
           onRun: () => runRef.current(),
           onChange: () => {
-            saveEdit(deck, storageId(name), { state: controller.state, authorHash });
+            // Back at the author's version (typed back, or undone): not an edit any more.
+            const edited = !sameState(controller.state, authorState(block, name));
+            if (edited) saveEdit(deck, storageId(name), { state: controller.state, authorHash: hash });
+            else clearEdit(deck, storageId(name));
+            setEditedFiles((prev) => {
+              if (prev.has(name) === edited) return prev;
+              const next = new Set(prev);
+              if (edited) next.add(name);
+              else next.delete(name);
+              return next;
+            });
             refreshHiddenToggle();
           },
+          label: `${language} code of ${visibleFiles.length > 1 ? name : "the example"}${block.readOnly ? ", read-only" : ""}; Escape, then Tab, leaves the editor`,
+          describedBy: hintId,
+          onLeave: () => hintRef.current?.focus(),
         });
         if (cancelled) return controller.destroy();
         editors.current.set(name, controller);
+        if (section) {
+          unfits.push(
+            fitOnSlide(section, {
+              editor: controller.editor,
+              fixedLines: block.lines ?? null,
+              onFit: (shown, total) => setCutRows((prev) => (prev[name] === total - shown ? prev : { ...prev, [name]: total - shown })),
+            }),
+          );
+        }
       }
       refreshHiddenToggle();
       setEditorsReady(true);
@@ -127,6 +186,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     return () => {
       cancelled = true;
       observer.disconnect();
+      for (const unfit of unfits) unfit();
       for (const e of editors.current.values()) e.destroy();
       editors.current.clear();
       session.current?.kill();
@@ -248,14 +308,69 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
 
   const reset = () => {
     for (const [name, editor] of editors.current) {
-      const author = authorVersion(block, name);
-      editor.setState(EditorController.initialState(author.code, author.hiddenLines));
+      editor.setState(authorState(block, name));
       editor.clearDiagnostics();
-      clearEdit(deck, storageId(name));
     }
+    for (const name of visibleFiles) {
+      clearEdit(deck, storageId(name));
+      startStates.set(name, authorState(block, name));
+    }
+    setEditedFiles(new Set());
     clearConsole();
     setStatus("reset to the author's code");
+    refreshHiddenToggle();
   };
+  const resetRef = useRef(reset);
+  resetRef.current = reset;
+
+  const resetAll = () => {
+    const n = editedExamples(deck).size;
+    if (!window.confirm(`Reset ${n === 1 ? "the edited example" : `all ${n} edited examples`} of this deck to the author's code?`)) return;
+    clearDeckEdits(deck);
+  };
+
+  // "Reset all" pressed in any runner of this deck (clearDeckEdits has already forgotten the edits).
+  useEffect(() => {
+    const onResetAll = (event: Event) => {
+      if ((event as CustomEvent<string>).detail === deck) resetRef.current();
+    };
+    window.addEventListener(RESET_ALL_EVENT, onResetAll);
+    return () => window.removeEventListener(RESET_ALL_EVENT, onResetAll);
+  }, [deck]);
+
+  // Ctrl+Enter on the slide, outside any editor, runs this example when it is the slide's focused
+  // one, or the slide's first when none has the focus.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      const root = rootRef.current;
+      const section = root?.closest("section");
+      if (!root || !section?.classList.contains("present") || !isSlideRunKey(event)) return;
+      const focused = document.activeElement?.closest("[data-runner]");
+      const mine = focused ? focused === root : section.querySelector("[data-runner]") === root;
+      if (!mine || !editorsReady) return;
+      event.preventDefault();
+      runRef.current();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [editorsReady]);
+
+  const edited = editedFiles.size > 0;
+  // The author's expected output below the runner says whose version it belongs to once the code is edited.
+  useEffect(() => {
+    const output = rootRef.current?.parentElement?.nextElementSibling;
+    if (!output?.matches(".output, .compile-error")) return;
+    let note = output.querySelector<HTMLElement>(":scope > .output-note");
+    if (!edited) return note?.remove();
+    if (!note) {
+      note = document.createElement("div");
+      note.className = "output-note";
+      output.prepend(note);
+    }
+    note.textContent = output.matches(".compile-error")
+      ? "The author's version fails to compile like this; your code is edited."
+      : "Expected output of the author's version; your code is edited.";
+  }, [edited]);
 
   const sendInput = (eof: boolean) => {
     const s = session.current;
@@ -276,10 +391,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   useEffect(() => {
     const root = rootRef.current;
     if (!root) return;
-    if (!consoleShown) {
-      for (const editor of editors.current.values()) editor.yieldHeight(null);
-      return;
-    }
+    if (!consoleShown) return;
     let frame = 0;
     const refit = () => {
       cancelAnimationFrame(frame);
@@ -288,9 +400,10 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         const result = view && fitConsole(root, view.element, view.rowPx || 18);
         if (!result) return;
         const rows = String(result.rows);
-        const changed = root.style.getPropertyValue("--runner-console-rows") !== rows || result.shortfall > 0;
+        const changed = root.style.getPropertyValue("--runner-console-rows") !== rows;
         root.style.setProperty("--runner-console-rows", rows);
-        if (result.shortfall > 0) editors.current.get(activeFileRef.current)?.yieldHeight(result.shortfall);
+        // The editor gives up what the console lacks by itself: slide-fit.ts measures the slide
+        // again when the console's height changes.
         // reveal.js centres the slide again on resize; the runner's new height needs that.
         if (changed) window.dispatchEvent(new Event("resize"));
       });
@@ -311,7 +424,14 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
   }, [consoleShown]);
 
   return (
-    <div className="runner" data-runner tabIndex={-1} ref={rootRef} data-phase={phase}>
+    <div
+      className="runner"
+      data-runner
+      tabIndex={-1}
+      ref={rootRef}
+      data-phase={phase}
+      data-edited={edited || undefined}
+    >
       <div className="runner-toolbar">
         {visibleFiles.length > 1 &&
           visibleFiles.map((name) => (
@@ -324,6 +444,11 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
               {name}
             </button>
           ))}
+        {edited && (
+          <span className="runner-edited" title="You changed this example; it is kept in this browser. Reset brings back the author's code.">
+            edited
+          </span>
+        )}
         <span className="runner-spacer" />
         {hiddenToggle !== "none" && (
           <button
@@ -338,22 +463,35 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
             {hiddenToggle === "show" ? "Show hidden lines" : "Hide hidden lines"}
           </button>
         )}
-        <button type="button" className="runner-run" onClick={run} disabled={!editorsReady} title="Run (Ctrl+Enter)">
-          ▶ Run
+        <button type="button" className="runner-run" onClick={run} disabled={!editorsReady} aria-label="Run the example" title="Run (Ctrl+Enter)">
+          <span aria-hidden="true">▶ </span>Run
         </button>
-        <button type="button" onClick={stop} disabled={!busy} title="Stop the running program">
-          ■ Stop
+        <button type="button" onClick={stop} disabled={!busy} aria-label="Stop the running program" title="Stop the running program">
+          <span aria-hidden="true">■ </span>Stop
         </button>
-        <button type="button" onClick={reset} disabled={!editorsReady || block.readOnly} title="Bring back the author's code">
-          ↺ Reset
+        <button
+          type="button"
+          onClick={reset}
+          disabled={!editorsReady || block.readOnly || !edited}
+          aria-label="Reset this example to the author's code"
+          title="Bring back the author's code"
+        >
+          <span aria-hidden="true">↺ </span>Reset
         </button>
+        {/* Reset all once another example of the deck is edited too (this one alone: Reset). */}
+        {deckEdits > (edited ? 1 : 0) && (
+          <button
+            type="button"
+            onClick={resetAll}
+            aria-label={`Reset all edited examples of this deck (${deckEdits})`}
+            title="Bring back the author's code in every example of this deck"
+          >
+            <span aria-hidden="true">↺ </span>Reset all ({deckEdits})
+          </button>
+        )}
       </div>
-      {/* Until ACE takes over the code is plain, readable text. */}
-      {!editorsReady && (
-        <pre className="runner-fallback">
-          {separateHidden(authorVersion(block, activeFile).code, authorVersion(block, activeFile).hiddenLines).visible}
-        </pre>
-      )}
+      {/* Until ACE takes over the code is plain, readable text (the student's edit, if any). */}
+      {!editorsReady && <pre className="runner-fallback">{startStates.get(activeFile)?.text}</pre>}
       {visibleFiles.map((name) => (
         // ACE owns these divs' children; React never renders into them.
         <div
@@ -365,7 +503,15 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
           }}
         />
       ))}
-      <div className="runner-hint">Esc leaves the editor · Ctrl+Enter runs</div>
+      {/* Esc in the editor focuses the hint: Tab then goes on past the editor. */}
+      <div className="runner-hint" id={hintId} ref={hintRef} tabIndex={-1} data-cut={(cutRows[activeFile] ?? 0) > 0 || undefined}>
+        {(cutRows[activeFile] ?? 0) > 0 && (
+          <span className="runner-more">
+            {cutRows[activeFile]} more {cutRows[activeFile] === 1 ? "line" : "lines"} below: scroll the editor ·{" "}
+          </span>
+        )}
+        Esc then Tab leaves the editor · Ctrl+Enter runs
+      </div>
       {/* ConsoleView owns this div's children; React never renders into it. */}
       <div className="runner-console-host" ref={consoleHost} hidden={!consoleShown} />
       {phase === "running" && (

@@ -43,6 +43,7 @@ export function saveEdit(deck: string, blockId: string, edit: SavedEdit): void {
   } catch {
     // Storage full or disabled (private mode): the edit lives until the page closes.
   }
+  announce(deck);
 }
 
 export function clearEdit(deck: string, blockId: string): void {
@@ -51,4 +52,46 @@ export function clearEdit(deck: string, blockId: string): void {
   } catch {
     /* as above */
   }
+  announce(deck);
+}
+
+/** The examples (block ids, without the file part) of a deck that hold an edit. */
+export function editedExamples(deck: string): Set<string> {
+  const prefix = key(deck, "");
+  const ids = new Set<string>();
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      // Stored per file: `<block id>/<file name>`.
+      if (k?.startsWith(prefix)) ids.add(k.slice(prefix.length).replace(/\/.*$/, ""));
+    }
+  } catch {
+    /* storage disabled: nothing saved */
+  }
+  return ids;
+}
+
+/** Forgets every edit of a deck; the deck's runners hear it and show the author's code again. */
+export function clearDeckEdits(deck: string): void {
+  const prefix = key(deck, "");
+  try {
+    const keys: string[] = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (k?.startsWith(prefix)) keys.push(k);
+    }
+    for (const k of keys) localStorage.removeItem(k);
+  } catch {
+    /* as above */
+  }
+  window.dispatchEvent(new CustomEvent<string>(RESET_ALL_EVENT, { detail: deck }));
+  announce(deck);
+}
+
+/** Window events: a deck's edits changed (detail: the deck), a deck's edits were all reset. */
+export const EDITS_CHANGED_EVENT = "osbe:edits-changed";
+export const RESET_ALL_EVENT = "osbe:reset-all";
+
+function announce(deck: string): void {
+  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent<string>(EDITS_CHANGED_EVENT, { detail: deck }));
 }

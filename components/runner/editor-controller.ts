@@ -55,6 +55,12 @@ export interface EditorOptions {
   maxLines: number;
   onRun: () => void;
   onChange: () => void;
+  /** The editor's accessible name: its language and how to leave it. */
+  label: string;
+  /** The id of the element that describes the editor's keys (aria-describedby). */
+  describedBy: string;
+  /** Esc was pressed in the editor: focus goes where Tab continues past the editor. */
+  onLeave: () => void;
 }
 
 interface AnchoredGroup {
@@ -108,6 +114,9 @@ export class EditorController {
       fixedWidthGutter: true,
       fontFamily: "var(--code-font, 'DejaVu Sans Mono', 'Liberation Mono', monospace)",
     });
+    // ACE appends "Cursor at row N" to this name.
+    editor.setOption("textInputAriaLabel", options.label);
+    options.element.querySelector("textarea")?.setAttribute("aria-describedby", options.describedBy);
     const controller = new EditorController(ace, editor);
     const undoManager = new ace.UndoManager();
     editor.session.setUndoManager(undoManager);
@@ -133,8 +142,9 @@ export class EditorController {
       bindKey: { win: "Ctrl-Enter", mac: "Command-Enter" },
       exec: () => options.onRun(),
     });
-    // Esc leaves the editor: the slide keys work again. Caught before ACE and before reveal.js,
-    // which would otherwise open the overview for the same key press.
+    // Esc leaves the editor: the slide keys work again, and Tab goes on past the editor (in the
+    // editor Tab indents). Caught before ACE and before reveal.js, which would otherwise open
+    // the overview for the same key press.
     options.element.addEventListener(
       "keydown",
       (event) => {
@@ -142,7 +152,7 @@ export class EditorController {
         event.stopPropagation();
         event.preventDefault();
         editor.blur();
-        (options.element.closest("[data-runner]") as HTMLElement | null)?.focus();
+        options.onLeave();
       },
       true,
     );
