@@ -1,0 +1,153 @@
+/**
+ * The runner as students and lecturers meet it (issue 14): the whole example on the slide when it
+ * has the room (after fragments, on a phone, in print), keyboard and screen-reader use, the edited
+ * mark and Reset all, sizes on a phone. Layout is measured; nothing waits on wall-clock time.
+ */
+import { expect, test, type Locator, type Page } from "@playwright/test";
+import path from "node:path";
+
+const SHOTS = path.resolve("e2e/screenshots");
+
+async function ready(page: Page): Promise<void> {
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+}
+
+/** Rows of the editor's code, and the rows ACE renders (only those on screen have a gutter cell). */
+async function editorRows(runner: Locator): Promise<{ total: number; rendered: number }> {
+  return runner.locator(".ace_editor").evaluate((el) => {
+    const ace = (window as unknown as { ace: { edit(el: Element): { session: { getLength(): number } } } }).ace;
+    return { total: ace.edit(el).session.getLength(), rendered: el.querySelectorAll(".ace_gutter-cell").length };
+  });
+}
+
+test.describe("the whole example on the slide", () => {
+  test("a slide without room says how many lines are below and scrolls", async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // Another example's code on the same slide: the shared height no longer holds all of it.
+    await page.goto("/decks/04-runnable#/_hello");
+    await ready(page);
+    const runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await runner.locator(".ace_content").click();
+    await page.keyboard.press("Control+End");
+    for (let i = 0; i < 40; i++) await page.keyboard.press("Enter");
+    await page.keyboard.type("// the end");
+    await expect(runner.locator(".runner-hint")).toContainText(/\d+ more lines below: scroll the editor/, { timeout: 10_000 });
+    const overflow = await page.locator("section.present").evaluate((s) => s.scrollHeight - Number.parseFloat((s.closest(".slides") as HTMLElement).style.height));
+    expect(overflow).toBeLessThanOrEqual(0);
+  });
+
+  test("on a 390×844 phone the fork slide shows every line, fits the width, and its page has no blank gaps", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto("/decks/os-processes?view=scroll");
+    await ready(page);
+    const slide = page.locator("section#_fork_one_call_two_returns");
+    await slide.scrollIntoViewIfNeeded();
+    const runner = slide.locator("[data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await expect.poll(async () => editorRows(runner), { timeout: 10_000 }).toEqual({ total: 19, rendered: 19 });
+    // Every page as tall as its slide: not clipped, and no screens of blank space (fragments
+    // are all shown on a phone instead of one scroll-screen each).
+    const largestGap = () =>
+      page.evaluate(() =>
+        Math.max(
+          ...[...document.querySelectorAll<HTMLElement>(".scroll-page")].map((p) => {
+            const s = p.querySelector("section")!;
+            const scale = s.getBoundingClientRect().height / s.offsetHeight;
+            return Math.abs(p.offsetHeight - s.scrollHeight * scale);
+          }),
+        ),
+      );
+    await expect.poll(largestGap, { timeout: 10_000 }).toBeLessThanOrEqual(4);
+    const box = (await slide.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(390);
+    // Tap targets: the Run button is at least 24×24 CSS pixels.
+    const run = (await runner.getByRole("button", { name: "Run the example" }).boundingBox())!;
+    expect(run.width).toBeGreaterThanOrEqual(24);
+    expect(run.height).toBeGreaterThanOrEqual(24);
+    await runner.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, "fit-fork-phone.png") });
+  });
+
+});
+
+test.describe("keyboard, screen readers, edits", () => {
+  test.beforeEach(async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("Tab reaches the labelled editor, Esc then Tab leaves it, Ctrl+Enter on the slide runs the example", async ({ page }) => {
+    await page.goto("/decks/04-runnable#/_hello");
+    await ready(page);
+    const runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    const run = runner.getByRole("button", { name: "Run the example" });
+    await expect(run).toBeEnabled();
+    await expect(runner.getByRole("button", { name: "Stop the running program" })).toBeDisabled();
+    await run.focus();
+    // Stop and Reset are disabled (nothing runs, nothing edited): Tab goes on into the editor.
+    await page.keyboard.press("Tab");
+    const editor = runner.getByRole("textbox");
+    await expect(editor).toBeFocused();
+    await expect(editor).toHaveAccessibleName(/C code of the example; Escape, then Tab, leaves the editor/);
+    await expect(editor).toHaveAccessibleDescription(/Esc then Tab leaves the editor · Ctrl\+Enter runs/);
+    const hint = runner.locator(".runner-hint");
+    await expect(hint).toBeVisible();
+    const hintPx = await hint.evaluate((el) => Number.parseFloat(getComputedStyle(el).fontSize) * (el.getBoundingClientRect().height / (el as HTMLElement).offsetHeight));
+    expect(hintPx).toBeGreaterThanOrEqual(14);
+    // In the editor Tab indents; Esc, then Tab, leaves the runner.
+    await page.keyboard.press("Escape");
+    await expect(hint).toBeFocused();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.closest("[data-runner]") === null)).toBe(true);
+    await expect(page.locator(".reveal.overview")).toHaveCount(0);
+    // A key on the slide, outside the editor, runs its example.
+    await page.keyboard.press("Control+Enter");
+    await expect(runner.locator(".runner-console")).toContainText("hello, world", { timeout: 60_000 });
+  });
+
+  test("an edited example is marked, its expected output says whose it is, and Reset all restores the deck", async ({ page }) => {
+    page.on("dialog", (dialog) => void dialog.accept());
+    await page.goto("/decks/04-runnable#/_hello");
+    await ready(page);
+    let runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await expect(runner.locator(".runner-edited")).toHaveCount(0);
+    await runner.locator(".ace_content").click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("\n// mine");
+    await expect(runner.locator(".runner-edited")).toHaveText("edited");
+    await expect(page.locator("section.present .output")).toContainText("Expected output of the author's version; your code is edited.");
+    await page.screenshot({ path: path.join(SHOTS, "runner-edited.png") });
+
+    // A second example of the deck, edited too; after a reload both are still marked.
+    await page.goto("/decks/04-runnable#/_input");
+    await page.reload();
+    await ready(page);
+    runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await runner.locator(".ace_content").click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("\n// mine too");
+    await expect(runner.locator(".runner-edited")).toBeVisible();
+    await page.goto("/decks/04-runnable#/_hello");
+    await page.reload();
+    await ready(page);
+    runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".runner-edited")).toBeVisible({ timeout: 30_000 });
+    await expect(runner.locator(".ace_content")).toContainText("// mine");
+
+    await runner.getByRole("button", { name: /^Reset all edited examples of this deck \(2\)/ }).click();
+    await expect(runner.locator(".runner-edited")).toHaveCount(0);
+    await expect(runner.locator(".ace_content")).not.toContainText("// mine");
+    await expect(page.locator("section.present .output .output-note")).toHaveCount(0);
+    await page.goto("/decks/04-runnable#/_input");
+    await page.reload();
+    await ready(page);
+    runner = page.locator("section.present [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await expect(runner.locator(".ace_content")).not.toContainText("// mine too");
+    await expect(runner.locator(".runner-edited")).toHaveCount(0);
+  });
+});
