@@ -243,6 +243,9 @@ async function main(): Promise<void> {
       );
       if (h.failed.length) console.log(`   failures: ${h.failed.join(" | ")}`);
     }
+    const health = await (await fetch(`http://${base}/api/health`)).json();
+    results.sandboxStarts = health.sandboxStarts;
+    console.log(`sandboxes started from prepared ones: ${health.sandboxStarts?.prepared}, fresh (none ready): ${health.sandboxStarts?.fresh}`);
   } finally {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));

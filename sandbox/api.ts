@@ -34,6 +34,8 @@ export interface EngineHealth {
   maxQueueBytes: number;
   /** Sandboxes prepared ahead of use, waiting for a run. */
   preparedSandboxes: number;
+  /** Program sandboxes started so far: from a prepared one, or fresh because none was ready. */
+  sandboxStarts: { prepared: number; fresh: number };
   /** The kernel lab's kernel profiles: what a `language: "kernel"` request may name. */
   kernels: KernelHealth[];
   /** Set when the kernel profiles' configuration (OSBE_KERNELS, OSBE_KERNELS_FILE) could not be read. */

@@ -238,6 +238,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         estimatedWaitMs: Math.round(scheduler.estimatedWaitMs()),
         maxQueueBytes: scheduler.maxQueueBytes,
         preparedSandboxes: pool.preparedCount,
+        sandboxStarts: { ...pool.starts },
         kernels: kernels.map(({ profile }) => {
           const why = problem ?? warmTreeProblem(profile);
           return {

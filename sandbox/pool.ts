@@ -46,6 +46,8 @@ export class SandboxPool implements SandboxDriver {
   private counter = 0;
   private closed = false;
   private pausedUntil = 0;
+  /** Sandboxes started from a prepared one, and started fresh (none was ready). */
+  readonly starts = { prepared: 0, fresh: 0 };
   private readonly options: SandboxPoolOptions;
 
   constructor(
@@ -100,6 +102,7 @@ export class SandboxPool implements SandboxDriver {
     const prepared = entry.sandbox;
     entry.sandbox = null;
     if (prepared && !prepared.spent && !entry.failed) {
+      this.starts.prepared++;
       const process = prepared.start(spec);
       // The next one is prepared once this one is gone (after the run's answer): not competing
       // with the run's later phases for the CPU.
@@ -108,6 +111,7 @@ export class SandboxPool implements SandboxDriver {
     }
     if (prepared) void prepared.discard();
     this.refill(key);
+    this.starts.fresh++;
     return this.driver.start(spec);
   }
 

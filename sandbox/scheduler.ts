@@ -286,8 +286,9 @@ export class Scheduler {
 
   private give(slot: number): void {
     this.running.delete(slot);
+    // Least recently used first: consecutive runs take turns, so each slot's next prepared
+    // sandboxes have the time to get ready.
     this.free.push(slot);
-    this.free.sort((a, b) => a - b);
     this.dispatch();
   }
 
