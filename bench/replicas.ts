@@ -126,8 +126,9 @@ async function main(): Promise<void> {
     replicaPorts: REPLICA_PORTS,
     redisPort: REDIS_PORT,
     env: {
-      // A lecture queues rather than refuses: room for everyone pressing Run at once.
-      SANDBOX_QUEUE: "600",
+      // A lecture queues rather than refuses: everyone pressing Run at once waits their turn.
+      SANDBOX_MAX_WAIT_SECONDS: "600",
+      SANDBOX_QUEUE_MEMORY_MIB: "512",
       LOG_LEVEL: "warn",
       DRAIN_GRACE_MS: "30000",
     },

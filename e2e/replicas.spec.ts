@@ -236,6 +236,9 @@ test.describe.serial("replicas behind HAProxy with Redis", () => {
       Promise.all(cluster.replicas.map(async (r) => metricSum(await (await fetch(`${r.url}/metrics`)).text(), "osbe_websocket_connections")));
     await expect.poll(async () => (await connections()).reduce((a, b) => a + b), { timeout: 30_000 }).toBe(0);
 
+    // No request from the page leaves the machine (no telemetry, fonts or scripts from elsewhere).
+    const hosts = new Set<string>();
+    page.on("request", (r) => hosts.add(new URL(r.url()).host));
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`http://127.0.0.1:${PROXY_PORT}/decks/04-runnable#/_input`);
     await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
@@ -275,5 +278,6 @@ test.describe.serial("replicas behind HAProxy with Redis", () => {
     await input.press("Enter");
     await expect(runner.locator(".runner-console")).toContainText("Hello, Grace", { timeout: 30_000 });
     await page.screenshot({ path: "e2e/screenshots/replicas-after-drain.png" });
+    expect([...hosts].filter((h) => h !== `127.0.0.1:${PROXY_PORT}`)).toEqual([]);
   });
 });
