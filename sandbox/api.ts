@@ -20,7 +20,10 @@ export interface RunHandle {
 export interface EngineHealth {
   ready: boolean;
   driver: string;
-  toolchains: Array<Toolchain & { language: Language; available: boolean; problem?: string }>;
+  /** The container image runs use by default (container drivers only): its name and id. */
+  image?: { image: string; id: string };
+  /** Each toolchain's version as found where it runs (the host, or its image), and that image. */
+  toolchains: Array<Toolchain & { language: Language; available: boolean; problem?: string; image?: string }>;
   running: number;
   /** User runs waiting for a sandbox. */
   queued: number;

@@ -63,7 +63,8 @@ export class CompileCache {
     await this.evict();
   }
 
-  static key(request: RunRequest, toolchain: Toolchain, compileArgs: string[]): string {
+  /** `toolchain.image`: the container image it compiles in, when a container driver is used. */
+  static key(request: RunRequest, toolchain: Toolchain & { image?: string }, compileArgs: string[]): string {
     const hash = createHash("sha256");
     const files = [...request.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     hash.update(JSON.stringify({ language: request.language, toolchain, compileArgs, files: files.map((f) => [f.name, f.content]) }));

@@ -19,6 +19,8 @@ import { isKernelRequest, type Language, type RunRequest, type Toolchain as Tool
 import type { Engine, EngineHealth, EventSink, PrewarmOutcome, RunHandle, RunOptions } from "./api";
 import { CompileCache } from "./cache";
 import { BwrapDriver, defaultBwrapOptions, type BwrapDriverOptions } from "./drivers/bwrap";
+import { DockerDriver, defaultDockerOptions, ImageMissingError, type DockerDriverOptions } from "./drivers/docker";
+import { buildToolchainImage, toolchainImageName } from "./drivers/docker-image";
 import type { SandboxDriver } from "./drivers/driver";
 import { Job, type CompileOutcome, type JobOptions } from "./job";
 import { KernelJob, warmTreeProblem, type KernelState } from "./kernel-job";
@@ -48,9 +50,19 @@ export interface EngineOptions {
   queueMemoryMiB: number;
   /** Waiting runs per client session before its oldest is replaced; default SANDBOX_CLIENT_WAITING or 4. */
   clientWaiting: number;
-  /** The driver; default a BwrapDriver with `bwrap` options. */
+  /**
+   * The driver; default by SANDBOX_DRIVER: "bwrap" (the default) with `bwrap` options, or "docker"
+   * (a DockerDriver with `docker` options against DOCKER_HOST). A course that names its own images
+   * (`environments`) runs in containers unless SANDBOX_DRIVER says otherwise.
+   */
   driver: SandboxDriver;
   bwrap: Partial<BwrapDriverOptions>;
+  docker: Partial<DockerDriverOptions>;
+  /**
+   * A course's own images per language (content/course.json, see docs/authoring.md); languages not
+   * named run in the driver's default image. Only container drivers have images.
+   */
+  environments: CourseEnvironments;
   /** Compile cache folder and bound (default $TMPDIR/osbyexample-cache, 512 MiB). */
   cacheDir: string;
   cacheMaxBytes: number;
@@ -71,12 +83,42 @@ export interface EngineOptions {
   rustCratesDir: string;
 }
 
+/** Images a course names, per language (and for the kernel lab). */
+export type CourseEnvironments = Partial<Record<Language | "kernel", string>>;
+
 interface ToolchainState {
   toolchain: Toolchain;
   info: ToolchainInfo;
   problem?: string;
+  /** The course's image it runs in (undefined: the driver's default), for health its name, and its id (part of the compile cache key). */
+  image?: string;
+  imageName?: string;
+  imageId?: string;
 }
 
+/** The driver SANDBOX_DRIVER names (default bwrap; docker when a course names images and SANDBOX_DRIVER is unset). */
+export function createDriver(options: Partial<EngineOptions> = {}, env: NodeJS.ProcessEnv = process.env): SandboxDriver {
+  const wantsImages = Object.values(options.environments ?? {}).some(Boolean);
+  const kind = env.SANDBOX_DRIVER || (wantsImages ? "docker" : "bwrap");
+  if (kind === "bwrap") return new BwrapDriver({ ...defaultBwrapOptions(), ...options.bwrap });
+  if (kind === "docker") {
+    const image = env.SANDBOX_IMAGE || toolchainImageName();
+    const defaults = defaultDockerOptions();
+    return new DockerDriver({
+      ...defaults,
+      image,
+      // The project's own image is built when the Engine lacks it; an operator's SANDBOX_IMAGE is not.
+      provideImage: env.SANDBOX_IMAGE
+        ? undefined
+        : async (_docker, name) => {
+            console.log(`sandbox: the Docker Engine has no image ${name}; building it from Debian packages (once, a few minutes)`);
+            await buildToolchainImage(name, env.DOCKER_HOST);
+          },
+      ...options.docker,
+    });
+  }
+  throw new Error(`SANDBOX_DRIVER must be "bwrap" or "docker", got ${JSON.stringify(kind)}`);
+}
 export function createEngine(options: Partial<EngineOptions> = {}): Engine {
   const limits: SandboxLimits = resolveLimits(options.limits);
   const admission = resolveAdmission({
@@ -85,7 +127,8 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
     queueMemoryMiB: options.queueMemoryMiB,
     clientWaiting: options.clientWaiting,
   });
-  const driver = options.driver ?? new BwrapDriver({ ...defaultBwrapOptions(), ...options.bwrap });
+  const driver = options.driver ?? createDriver(options);
+  const environments = options.environments ?? {};
   const cache = new CompileCache(
     options.cacheDir ?? path.join(os.tmpdir(), "osbyexample-cache"),
     options.cacheMaxBytes ?? 512 * 1024 * 1024,
@@ -120,31 +163,59 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
     options.kernelTreeRoot ?? (driver instanceof BwrapDriver ? driver.options.tempRoot : path.join(os.tmpdir(), "osbyexample-kernel-runs"));
   const kernelToolchain: ToolchainInfo = { name: "cargo", version: "" };
   const rust = new RustToolchain(undefined, options.rustCratesDir);
+  let defaultImage: { image: string; id: string } | undefined;
   let runCounter = 0;
   let closed = false;
 
   const ready = (async () => {
     await driver.prepare();
     await cache.open();
+    if (driver instanceof DockerDriver) {
+      const info = await driver.environment(undefined);
+      defaultImage = { image: info.image, id: info.id };
+    }
     for (const toolchain of [new CToolchain(), new CppToolchain(), new AsmToolchain(), rust] as Toolchain[]) {
       const state: ToolchainState = { toolchain, info: { name: toolchain.name, version: "" } };
       try {
-        state.info.version = await toolchain.detectVersion();
+        if (driver instanceof DockerDriver) {
+          // The compiler of the image the runs use, not the host's.
+          state.image = environments[toolchain.language];
+          const info = await driver.environment(state.image);
+          state.imageName = info.image;
+          state.imageId = info.id;
+          const [out] = await driver.probe(state.image, [toolchain.versionCommand]);
+          if (!out) throw new Error(`no ${toolchain.versionCommand[0]} in image ${info.image}`);
+          state.info.version = toolchain.parseVersion(out);
+          toolchain.adoptVersion?.(state.info.version);
+        } else state.info.version = await toolchain.detectVersion();
       } catch (error) {
-        state.problem = `${toolchain.name} is not available: ${(error as Error).message.split("\n")[0]}`;
+        const message = (error as Error).message.split("\n")[0];
+        state.problem =
+          error instanceof ImageMissingError && environments[toolchain.language]
+            ? `the course's image for ${toolchain.language}: ${message}`
+            : `${toolchain.name} is not available: ${message}`;
       }
       toolchains.set(toolchain.language, state);
     }
     if (kernels.length > 0) {
       await fs.promises.mkdir(kernelTreeRoot, { recursive: true, mode: 0o711 });
-      kernelToolchain.version = await cargoVersion().catch(() => "unknown");
+      if (driver instanceof DockerDriver) {
+        const image = environments.kernel;
+        const version = await driver
+          .environment(image)
+          .then((info) => driver.probe(info.image, [["/usr/bin/cargo", "--version"]]))
+          .then(([out]) => parseCargoVersion(out ?? ""))
+          .catch(() => "unknown");
+        kernelToolchain.version = version;
+      } else kernelToolchain.version = await cargoVersion().catch(() => "unknown");
     }
     if (sandboxes === pool && !closed) {
       // Every program run uses these two shapes per slot: have them waiting before the first run.
       const runWorkspace = runLimitsFor(limits, undefined).workspaceMiB;
       for (let slot = 0; slot < admission.concurrency; slot++) {
-        pool.keepWarm({ slot, workspaceMiB: limits.compile.workspaceMiB, readOnlyBinds: [], readWriteBinds: [] });
-        pool.keepWarm({ slot, workspaceMiB: runWorkspace, readOnlyBinds: [], readWriteBinds: [] });
+        const environment = environments.c ? { environment: environments.c } : {};
+        pool.keepWarm({ slot, workspaceMiB: limits.compile.workspaceMiB, readOnlyBinds: [], readWriteBinds: [], ...environment });
+        pool.keepWarm({ slot, workspaceMiB: runWorkspace, readOnlyBinds: [], readWriteBinds: [], ...environment });
       }
     }
   })();
@@ -166,6 +237,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
             kernels,
             toolchain: kernelToolchain,
             treeRoot: kernelTreeRoot,
+            environment: environments.kernel,
             maxima: limits.maxima,
             cpuShares: limits.run.cpuShares,
             statsIntervalMs: options.statsIntervalMs ?? 1000,
@@ -191,7 +263,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
               const state = toolchains.get(language);
               if (!state) return { problem: `no toolchain for ${language}` };
               if (state.problem) return { problem: state.problem };
-              return { toolchain: state.toolchain, info: state.info };
+              return { toolchain: state.toolchain, info: state.info, image: state.image, imageId: state.imageId };
             },
           },
           request,
@@ -223,10 +295,12 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       return {
         ready: !problem && !closed && [...toolchains.values()].every((t) => !t.problem),
         driver: driver.name,
+        ...(defaultImage ? { image: defaultImage } : {}),
         toolchains: [...toolchains.values()].map((t) => ({
           language: t.toolchain.language,
           name: t.info.name,
           version: t.info.version,
+          ...(t.imageName ? { image: t.imageName } : {}),
           available: !t.problem && !problem,
           ...(t.problem || problem ? { problem: t.problem ?? problem } : {}),
         })),
@@ -261,12 +335,17 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
       for (const job of all) job.kill();
       await Promise.all(all.map((job) => job.done));
       await pool.close();
+      await driver.close?.();
     },
   };
 }
 
 async function cargoVersion(): Promise<string> {
   const { stdout } = await promisify(execFile)("/usr/bin/cargo", ["--version"], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
-  // "cargo 1.96.0 (... 2026-05-25) (built from a source tarball)" → "1.96.0 (... 2026-05-25)"
+  return parseCargoVersion(stdout);
+}
+
+/** "cargo 1.96.0 (... 2026-05-25) (built from a source tarball)" → "1.96.0 (... 2026-05-25)" */
+function parseCargoVersion(stdout: string): string {
   return stdout.trim().replace(/^cargo /, "").replace(/ \(built from a source tarball\)$/, "");
 }

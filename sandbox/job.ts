@@ -24,7 +24,8 @@ export interface JobContext {
   limits: SandboxLimits;
   /** Resolves once the engine is prepared; rejects with the reason it cannot run anything. */
   ready: Promise<void>;
-  toolchain(language: RunRequest["language"]): { toolchain: Toolchain; info: ToolchainInfo } | { problem: string };
+  /** The language's toolchain, and for container drivers the image it runs in and that image's id. */
+  toolchain(language: RunRequest["language"]): { toolchain: Toolchain; info: ToolchainInfo; image?: string; imageId?: string } | { problem: string };
   statsIntervalMs: number;
   /** Measured compile and run times: the scheduler's estimates. */
   times: ServiceTimes;
@@ -56,6 +57,8 @@ export class Job extends RunLifecycle {
   readonly done: Promise<void>;
   private programRunning = false;
   private pendingStdin: Array<string | null> = [];
+  /** The container image compile and run use (container drivers); undefined: the driver's default. */
+  private image: string | undefined;
   /** What prewarming learns: whether the compile was done now, found, or failed. */
   prewarmOutcome: "compiled" | "cached" | "failed" = "failed";
 
@@ -92,8 +95,10 @@ export class Job extends RunLifecycle {
         return;
       }
       const { toolchain, info } = chosen;
+      this.image = chosen.image;
       const command = toolchain.compileCommand(this.request);
-      const key = CompileCache.key(this.request, info, command.args);
+      // A binary built in one image is never run from the cache in another.
+      const key = CompileCache.key(this.request, chosen.imageId ? { ...info, image: chosen.imageId } : info, command.args);
       const { stdin, args, limits } = this.request;
       const slot = await this.admit({
         client: this.options.client,
@@ -183,6 +188,7 @@ export class Job extends RunLifecycle {
       argv0: toolchain.name,
       args: command.args,
       files: this.request.files,
+      environment: this.image,
       env: SANDBOX_ENV,
       limits,
       closeStdinAfterInput: true,
@@ -246,6 +252,7 @@ export class Job extends RunLifecycle {
       args: this.request.args,
       files: this.request.files,
       programFile: this.ctx.cache.binaryPath(binaryKey),
+      environment: this.image,
       env: PROGRAM_ENV,
       limits,
       stdin: initialStdin,

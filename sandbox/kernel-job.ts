@@ -69,6 +69,8 @@ export interface KernelJobContext {
   cpuShares: number;
   statsIntervalMs: number;
   times: ServiceTimes;
+  /** The container image kernel builds and boots run in (container drivers); undefined: the driver's default. */
+  environment?: string;
   /** Why the kernel profiles could not be loaded, if they could not. */
   problem?: string;
 }
@@ -211,6 +213,7 @@ export class KernelJob extends RunLifecycle {
       // the warm target, which the run tree hides at its own path; show it read-only elsewhere.
       readOnlyBinds: sameFileSystem(tree.sourceDir, profile) ? [] : [{ host: path.join(profile.sourceDir, profile.targetDir), sandbox: warmTargetInSandbox(profile) }],
       workdir: profile.mountPath,
+      environment: this.ctx.environment,
       env: { TMPDIR: "/tmp", LANG: "C.UTF-8", ...profile.env },
       limits,
       closeStdinAfterInput: true,
@@ -279,6 +282,7 @@ export class KernelJob extends RunLifecycle {
       files: [],
       // Only the image, read-only (the cache's copy: no run shares anything writable).
       readOnlyBinds: [{ host: image, sandbox: imageInSandbox }],
+      environment: this.ctx.environment,
       env: { PATH: "/usr/bin:/bin", HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8" },
       limits,
       // QEMU's serial port reads stdin; the slide sends nothing, and an open pipe is all it needs.

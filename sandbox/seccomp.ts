@@ -147,3 +147,28 @@ export function seccompFilterBytes(): Buffer {
 }
 
 export const blockedSyscallNames = Object.keys(BLOCKED_SYSCALLS);
+
+/**
+ * The same filter as a Docker seccomp profile (the JSON `docker run --security-opt seccomp=…`
+ * reads), for the docker driver: the same blocked calls with the same errors, sockets other than
+ * AF_UNIX refused, clone3 ENOSYS, clone with a namespace flag EPERM (one rule per flag: libseccomp
+ * can only test that masked bits are equal to a value). Only native x86_64 calls are allowed.
+ */
+export function dockerSeccompProfile(): string {
+  const namespaceFlags = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
+  return JSON.stringify({
+    defaultAction: "SCMP_ACT_ALLOW",
+    architectures: ["SCMP_ARCH_X86_64"],
+    syscalls: [
+      { names: Object.keys(BLOCKED_SYSCALLS), action: "SCMP_ACT_ERRNO", errnoRet: EPERM },
+      { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS },
+      { names: ["socket"], action: "SCMP_ACT_ERRNO", errnoRet: EAFNOSUPPORT, args: [{ index: 0, value: AF_UNIX, op: "SCMP_CMP_NE" }] },
+      ...namespaceFlags.map((flag) => ({
+        names: ["clone"],
+        action: "SCMP_ACT_ERRNO",
+        errnoRet: EPERM,
+        args: [{ index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ" }],
+      })),
+    ],
+  });
+}

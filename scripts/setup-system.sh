@@ -18,6 +18,8 @@ packages=(
   redis-server           # shared state of replicas (REDIS_URL); tests start their own on a free port
   haproxy                # the reverse proxy in front of replicas (deploy/haproxy), used by the replica tests
   prometheus             # the scrape test and the replica bench read metrics through a real Prometheus
+  docker.io              # the docker sandbox driver's Engine (tests start their own dockerd)
+  mmdebstrap             # builds the toolchain image offline from Debian packages (deploy/images/)
 )
 
 missing=()

@@ -5,6 +5,7 @@
 import http from "node:http";
 import { parse } from "node:url";
 import next from "next";
+import { readCourseConfig } from "../lib/deck/server/course";
 import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
 import { createClientLimiter, readClientLimits } from "./client-limits";
@@ -28,7 +29,9 @@ async function main(): Promise<void> {
 
   // Shared state of replicas lives in Redis when REDIS_URL is set; null means in memory.
   const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
-  const engine = createEngine();
+  // The course may name its own images (content/course.json); a broken file stops the start with its name.
+  const course = readCourseConfig(config.contentDir);
+  const engine = createEngine({ environments: course.images });
   const store = createUsageStore(redis);
   const limiter = createClientLimiter(readClientLimits(), Date.now, store);
   const metrics = createMetrics(engine);

@@ -41,6 +41,11 @@ export interface SandboxSpec {
    * it may write there.
    */
   readWriteBinds?: Array<{ host: string; sandbox: string }>;
+  /**
+   * The environment to run in, for drivers that have several: a container image (a course's own,
+   * see docs/authoring.md). Undefined: the driver's default. The bubblewrap driver has only the host.
+   */
+  environment?: string;
   /** Working directory inside the sandbox; default /work. */
   workdir?: string;
   /** The sandbox's whole environment (the server's is never passed on). */
@@ -105,6 +110,8 @@ export interface SandboxShape {
   workspaceMiB: number;
   readOnlyBinds: Array<{ host: string; sandbox: string }>;
   readWriteBinds: Array<{ host: string; sandbox: string }>;
+  /** The container image (container drivers); undefined: the driver's default. */
+  environment?: string;
 }
 
 export function shapeOf(spec: SandboxSpec): SandboxShape {
@@ -113,11 +120,12 @@ export function shapeOf(spec: SandboxSpec): SandboxShape {
     workspaceMiB: spec.limits.workspaceMiB,
     readOnlyBinds: spec.readOnlyBinds ?? [],
     readWriteBinds: spec.readWriteBinds ?? [],
+    ...(spec.environment ? { environment: spec.environment } : {}),
   };
 }
 
 export function shapeKey(shape: SandboxShape): string {
-  return JSON.stringify([shape.slot, shape.workspaceMiB, shape.readOnlyBinds, shape.readWriteBinds]);
+  return JSON.stringify([shape.slot, shape.workspaceMiB, shape.readOnlyBinds, shape.readWriteBinds, shape.environment ?? null]);
 }
 
 export interface PreparedSandbox {
@@ -153,6 +161,8 @@ export interface SandboxDriver {
    * owner of files prepared for the sandbox to write, such as a kernel run's build tree.
    */
   sandboxUser?(slot: number): { uid: number; gid: number };
+  /** Removes what the driver keeps between runs (prepared containers); the engine's shutdown calls it. */
+  close?(): Promise<void>;
   /** The driver's leftovers (cgroups, temp dirs) whose names start with `prefix`: for tests and health. */
   leftovers(prefix: string): string[];
 }

@@ -61,14 +61,24 @@ export class NativeToolchain implements Toolchain {
     readonly name: string,
   ) {}
 
+  get versionCommand(): string[] {
+    return this.language === "asm"
+      ? ["/bin/sh", "-c", `${this.binary} -dumpfullversion && ${NASM} -v`]
+      : [this.binary, "-dumpfullversion"];
+  }
+
+  /** gcc's version; for asm "NASM version 2.16.01 compiled on …" too → "2.16.01 (gcc 12.2.0)". */
+  parseVersion(stdout: string): string {
+    const [gcc = "", nasm = ""] = stdout.trim().split("\n");
+    if (this.language !== "asm") return gcc.trim();
+    const nasmVersion = /version (\S+)/.exec(nasm)?.[1] ?? nasm.trim();
+    return `${nasmVersion} (gcc ${gcc.trim()})`;
+  }
+
   async detectVersion(): Promise<string> {
-    const { stdout } = await run(this.binary, ["-dumpfullversion"]);
-    const version = stdout.trim();
-    if (this.language !== "asm") return version;
-    // "NASM version 2.16.01 compiled on …" → "2.16.01 (gcc 12.2.0)"
-    const nasm = await run(NASM, ["-v"]);
-    const nasmVersion = /version (\S+)/.exec(nasm.stdout)?.[1] ?? nasm.stdout.trim();
-    return `${nasmVersion} (gcc ${version})`;
+    const [binary, ...args] = this.versionCommand;
+    const { stdout } = await run(binary!, args);
+    return this.parseVersion(stdout);
   }
 
   compileCommand(request: RunRequest): CompileCommand {

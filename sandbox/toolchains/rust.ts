@@ -50,10 +50,24 @@ export class RustToolchain implements Toolchain {
     private readonly cratesTargetDir?: string,
   ) {}
 
+  get versionCommand(): string[] {
+    return [this.binary, "--version"];
+  }
+
+  /** "rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)" → "1.96.0 (ac68faa20 2026-05-25)" */
+  parseVersion(stdout: string): string {
+    return stdout.trim().replace(/^rustc /, "").replace(/ \(built from a source tarball\)$/, "");
+  }
+
   async detectVersion(): Promise<string> {
     const { stdout } = await run(this.binary, ["--version"], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
-    // "rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)" → "1.96.0 (ac68faa20 2026-05-25)"
-    const version = stdout.trim().replace(/^rustc /, "").replace(/ \(built from a source tarball\)$/, "");
+    const version = this.parseVersion(stdout);
+    this.adoptVersion(version);
+    return version;
+  }
+
+  /** The prebuilt crates fit this rustc version, or say why not (also for a container's rustc of that version). */
+  adoptVersion(version: string): void {
     const crates = loadCrates(version, this.cratesTargetDir);
     if ("manifest" in crates) {
       this.crates = crates.manifest;
@@ -62,7 +76,6 @@ export class RustToolchain implements Toolchain {
       this.crates = null;
       this.cratesProblem = crates.problem;
     }
-    return version;
   }
 
   compileCommand(request: RunRequest): CompileCommand {

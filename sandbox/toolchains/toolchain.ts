@@ -56,6 +56,11 @@ export interface Toolchain {
   readonly name: string;
   /** The compiler's version, found on the host at start; throws when the compiler is missing. */
   detectVersion(): Promise<string>;
+  /** The command that prints the version (run in the image by container drivers), and how to read it. */
+  readonly versionCommand: string[];
+  parseVersion(stdout: string): string;
+  /** Called with the version found in a container image instead of detectVersion() on the host. */
+  adoptVersion?(version: string): void;
   /** The compile command inside the sandbox (working directory /work, output /out/main). */
   compileCommand(request: RunRequest): CompileCommand;
   parseDiagnostics(stdout: string, stderr: string): ParsedDiagnostics;

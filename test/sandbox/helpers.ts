@@ -10,10 +10,12 @@ import { RunRequestSchema, type ProgramRunRequestInput, type RunEvent, type RunR
 import type { Engine, RunHandle, RunOptions } from "../../sandbox/api";
 import { createEngine, type EngineOptions } from "../../sandbox/index";
 import { BwrapDriver, defaultBwrapOptions } from "../../sandbox/drivers/bwrap";
+import { DockerDriver, defaultDockerOptions } from "../../sandbox/drivers/docker";
+import type { TestDocker } from "./docker-daemon";
 
 export interface TestEngine {
   engine: Engine;
-  driver: BwrapDriver;
+  driver: BwrapDriver | DockerDriver;
   prefix: string;
   uidBase: number;
   concurrency: number;
@@ -24,13 +26,17 @@ export interface TestEngine {
   dispose(): Promise<void>;
 }
 
-export function startTestEngine(uidBase: number, options: Partial<EngineOptions> = {}): TestEngine {
+/** A real engine with the bubblewrap driver, or with the docker driver against `docker`'s Engine. */
+export function startTestEngine(uidBase: number, options: Partial<EngineOptions> = {}, docker?: TestDocker): TestEngine {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "osbx-test-"));
   fs.chmodSync(base, 0o711); // the sandbox user must traverse it to reach its workspace
   const tempRoot = path.join(base, "sandboxes");
   const cacheDir = path.join(base, "cache");
   const prefix = `t${uidBase.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  const driver = new BwrapDriver({ ...defaultBwrapOptions(), tempRoot, uidBase });
+  fs.mkdirSync(tempRoot);
+  const driver = docker
+    ? new DockerDriver({ ...defaultDockerOptions(), docker: docker.docker, image: docker.image, uidBase })
+    : new BwrapDriver({ ...defaultBwrapOptions(), tempRoot, uidBase });
   const concurrency = options.concurrency ?? 2;
   const engine = createEngine({ driver, cacheDir, namePrefix: prefix, concurrency, ...options });
   return {
@@ -56,9 +62,13 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
       expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * concurrency);
       expect(driver.leftovers(prefix).filter((p) => !isWaiting(p)), "cgroups and temp dirs of this engine's runs").toEqual([]);
       expect(fs.readdirSync(tempRoot).filter((n) => !waiting.includes(n)), "entries in the sandbox temp root").toEqual([]);
+      if (driver instanceof DockerDriver) {
+        expect(await driver.labelledContainers(prefix, { exceptWaiting: true }), "labelled containers on the Engine").toEqual([]);
+      }
       // Processes are gone when the run's done settles; only a zombie the host's init has not yet
       // reaped could linger for a moment, so allow that moment.
-      const running = () => processesOfUids(uidBase, uidBase + concurrency, waiting);
+      // (The pool may prepare the next sandboxes meanwhile: ask for the waiting ones each time.)
+      const running = () => processesOfUids(uidBase, uidBase + concurrency, [...waiting, ...driver.waiting()]);
       for (let i = 0; i < 30 && running().length > 0; i++) await sleep(100);
       expect(running(), "processes running as a sandbox uid").toEqual([]);
       expect(mountsUnder(tempRoot).filter((line) => !isWaiting(line.split(" ")[4] ?? "")), "workspace tmpfs mounts").toEqual([]);
@@ -67,6 +77,7 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
       await engine.shutdown();
       // After shutdown nothing at all is left, prepared sandboxes included.
       expect(driver.leftovers(prefix), "cgroups and temp dirs after shutdown").toEqual([]);
+      if (driver instanceof DockerDriver) expect(await driver.labelledContainers(prefix), "containers after shutdown").toEqual([]);
       expect(mountsUnder(tempRoot), "workspace tmpfs mounts after shutdown").toEqual([]);
       fs.rmSync(base, { recursive: true, force: true });
     },

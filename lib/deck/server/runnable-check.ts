@@ -18,6 +18,7 @@ import type { Engine } from "../../../sandbox";
 import type { Deck, DeckProblem } from "../types";
 import type { CheckTarget, DeckCheck } from "./check";
 import { problemAt } from "./convert";
+import { CourseConfigError, readCourseConfig } from "./course";
 import { loadDeck, type LoadOptions } from "./decks";
 import { runnableBlocksFromHtml } from "./runnable";
 
@@ -159,29 +160,46 @@ async function pool<T, R>(items: T[], limit: number, work: (item: T) => Promise<
 }
 
 export interface RunnableCheckOptions {
-  /** Makes the engine on first use (default: the real sandbox with default limits). */
-  createEngine?: () => Promise<Engine> | Engine;
+  /**
+   * Makes the engine for a course (a content folder) on its first use (default: the real sandbox
+   * with default limits, in the course's own images when its course.json names any).
+   */
+  createEngine?: (contentDir: string) => Promise<Engine> | Engine;
   /** Runs at once (default: the engine's concurrency). */
   concurrency?: number;
 }
 
 /** The check for `deckChecks`. It creates one engine on first use; `close()` shuts it down. */
 export function runnableCheck(options: RunnableCheckOptions = {}): DeckCheck & { close(): Promise<void> } {
-  let engine: Promise<Engine> | null = null;
+  // One engine per course: each course runs in its own images.
+  const engines = new Map<string, Promise<Engine>>();
   let ran = 0;
   let failed = 0;
-  const getEngine = () =>
-    (engine ??= (async () => {
-      if (options.createEngine) return options.createEngine();
-      const { createEngine } = await import("../../../sandbox");
-      return createEngine({ maxWaitSeconds: 3600 }); // a batch: every example waits its turn
-    })());
+  const getEngine = (contentDir: string) => {
+    let engine = engines.get(contentDir);
+    if (!engine) {
+      engine = (async () => {
+        if (options.createEngine) return options.createEngine(contentDir);
+        const { createEngine } = await import("../../../sandbox");
+        // A batch: every example waits its turn.
+        return createEngine({ maxWaitSeconds: 3600, environments: readCourseConfig(contentDir).images });
+      })();
+      engines.set(contentDir, engine);
+    }
+    return engine;
+  };
   return {
     name: "runnable",
     async run(deck: Deck, target: CheckTarget): Promise<DeckProblem[]> {
       const blocks = runnableBlocksFromHtml(deck.slidesHtml);
       if (blocks.length === 0) return [];
-      const e = await getEngine();
+      let e: Engine;
+      try {
+        e = await getEngine(target.contentDir);
+      } catch (error) {
+        if (!(error instanceof CourseConfigError)) throw error;
+        return [problemAt(target.contentDir, error.file, `${error.message.slice(error.file.length + 2)} (the course's runnable blocks were not run)`)];
+      }
       const concurrency = options.concurrency ?? (await e.health()).maxConcurrent;
       const verdicts = await pool(blocks, concurrency, async (block) => judge(block, await runBlock(e, block)));
       const problems: DeckProblem[] = [];
@@ -199,10 +217,9 @@ export function runnableCheck(options: RunnableCheckOptions = {}): DeckCheck & {
       return ran === 0 ? undefined : `runnable blocks: ${ran} compiled and run, ${failed === 0 ? "all as expected" : `${failed} failed`}`;
     },
     async close() {
-      if (!engine) return;
-      const e = await engine.catch(() => null);
-      engine = null;
-      await e?.shutdown();
+      const all = [...engines.values()];
+      engines.clear();
+      for (const engine of all) await (await engine.catch(() => null))?.shutdown();
     },
   };
 }
