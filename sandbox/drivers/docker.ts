@@ -208,11 +208,11 @@ export class DockerDriver implements SandboxDriver {
   /** Containers on the Engine with the project's label whose name starts with `prefix` (for tests and health). */
   async labelledContainers(prefix = "", options: { exceptWaiting?: boolean } = {}): Promise<string[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-    const waiting = new Set(options.exceptWaiting ? this.waiting() : []);
+    // Prepared ones are known by name from the moment they are being created.
+    const waiting = new Set(options.exceptWaiting ? [...this.unused].map((c) => `osbe-${c.name}`) : []);
     return list
-      .filter((c) => !waiting.has(c.Id))
       .map((c) => (c.Names[0] ?? "").replace(/^\//, ""))
-      .filter((n) => n.startsWith(`osbe-${prefix}`));
+      .filter((n) => n.startsWith(`osbe-${prefix}`) && !waiting.has(n));
   }
 
   /** Removes every container this driver made that still exists (shutdown). */
