@@ -136,6 +136,15 @@ test("title-slide background, revealjs_* options, [%notitle], columns, state and
   await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
   await expect(page.locator(".reveal-viewport")).toHaveClass(/alarm/);
   await expect(present(page).locator("aside.notes")).toContainText("These are the speaker notes.");
+  // :highlightjs-theme: (a CDN URL) is served from the site's copy; its colours show
+  await page.goto("/decks/12-title-and-options#/_code_in_a_highlight_js_theme");
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+  await expect(page.locator('link[rel="stylesheet"][href="/vendor/highlight.js/styles/github-dark.css"]')).toHaveCount(1);
+  const code = present(page).locator("pre code.hljs");
+  await expect(code.locator(".hljs-keyword").first()).toBeVisible({ timeout: 20_000 });
+  expect(await code.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe("rgb(13, 17, 23)");
+  await page.waitForTimeout(1000); // the fade transition, for the screenshot
+  await shot(page, "course-highlightjs-theme");
 });
 
 test(":stem: math is typeset with the site's MathJax, no third-party request", async ({ page }) => {

@@ -224,7 +224,7 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
   }, [deckName, slidesHtml, options, look]);
 
   return (
-    <div className="reveal" ref={rootRef} data-tone={look.tone} lang={look.lang}>
+    <div className="reveal" ref={rootRef} data-tone={look.tone} data-hljs-theme={look.highlightjsTheme ? "" : undefined} lang={look.lang}>
       {/* biome-ignore lint/security/noDangerouslySetInnerHtml: Asciidoctor renders the course's own files on the server */}
       <div className="slides" dangerouslySetInnerHTML={{ __html: slidesHtml }} />
     </div>

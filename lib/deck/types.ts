@@ -38,6 +38,8 @@ export interface DeckSummary {
 export interface DeckLook {
   /** Stylesheet URLs after reveal.css, in cascade order: theme, converter CSS, course theme, code colours, custom CSS. */
   stylesheets: string[];
+  /** `:highlightjs-theme:` given: its stylesheet colours code blocks instead of the course's colours. */
+  highlightjsTheme?: boolean;
   /** The theme's background, when the server knows it (built-in themes); a custom theme's is measured in the browser. */
   tone?: "light" | "dark";
   favicon?: { href: string; type?: string };

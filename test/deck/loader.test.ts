@@ -384,6 +384,10 @@ describe("an existing asciidoctor-reveal.js course, as it is", () => {
     expect(deck.slidesHtml).toMatch(/<section class="title" data-state="title" data-transition="zoom" data-background-size="cover" data-background-image="\/decks\/12-title-and-options\/assets\/images\/background.svg">/);
     expect(deck.reveal).toMatchObject({ controls: false, progress: false, slideNumber: false, transition: "fade", fragmentInURL: true });
     expect(deck.look.plugins).toEqual({ zoom: true, notes: true, search: true });
+    // a highlight.js style named by its CDN URL comes from the site's own copy
+    expect(deck.look.stylesheets).toContain("/vendor/highlight.js/styles/github-dark.css");
+    expect(deck.look.stylesheets).not.toContain("/deck-css/course-code.css");
+    expect(deck.look.highlightjsTheme).toBe(true);
     expect(deck.slidesHtml).toContain('<section id="_slide_without_a_visible_title"><div class="slide-content">'); // [%notitle]
     expect(deck.slidesHtml).toContain('<section id="_columns" class="columns">');
     expect(deck.slidesHtml).toContain('data-background-color="#5b1a1a" data-state="alarm"');
@@ -426,6 +430,24 @@ describe("an existing asciidoctor-reveal.js course, as it is", () => {
         expect.stringMatching(/^5: warning: custom reveal.js plugin scripts are not loaded on this site/),
         "6: info: :source-highlighter: rouge is not available here; code is highlighted with highlight.js",
       ]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it(":docinfodir: may name a course-wide folder; private and shared docinfo are read from it", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "deck-docinfo-"));
+    try {
+      await fs.mkdir(path.join(dir, "d"));
+      await fs.mkdir(path.join(dir, "common"));
+      await fs.writeFile(path.join(dir, "d/index.adoc"), "= D\n:docinfo: private-head,shared-footer\n:docinfodir: ../common\n\n== S\n\nx\n");
+      await fs.writeFile(path.join(dir, "common/index-docinfo-revealjs.html"), '<meta name="private-head" content="1">\n');
+      await fs.writeFile(path.join(dir, "common/docinfo-footer.html"), '<p id="shared-footer">f</p>\n');
+      const deck = await load("d", dir);
+      expect(deck.problems).toEqual([]);
+      expect(deck.look.docinfoHead).toContain('<meta name="private-head" content="1">');
+      expect(deck.look.docinfoFooter).toContain('<p id="shared-footer">f</p>');
+      expect((await listDecks({ contentDir: dir })).map((d) => d.name)).toEqual(["d"]); // common/ is a course folder
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

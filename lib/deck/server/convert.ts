@@ -194,9 +194,10 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   const scope = createReadScope(contentDir, dir);
   let html: string;
   let doc: Document;
+  let docinfo: { head: string; footer: string };
   try {
     countConversion();
-    [doc, html] = withReadScope(scope, () => {
+    [doc, html, docinfo] = withReadScope(scope, () => {
       const d = asciidoctor.loadFile(indexFile, {
         safe: "safe", // files only from the course folder (./course-files.ts widens the jail from base_dir), no URIs
         backend: "revealjs",
@@ -206,7 +207,10 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
         extension_registry: registry,
         attributes: baseAttributes(),
       });
-      return [d, String(d.convert())] as const;
+      const converted = String(d.convert());
+      // Docinfo for the page around the slides (the converter's head and end of body), read within the scope too.
+      const info = { head: String(d.getDocinfo("head", "-revealjs.html") ?? ""), footer: String(d.getDocinfo("footer", ".html") ?? "") };
+      return [d, converted, info] as const;
     });
   } catch (err) {
     asciidoctor.LoggerManager.setLogger(previous);
@@ -271,6 +275,7 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
   const entries = attributeEntries(sources);
   const look = deckLook({
     doc,
+    docinfo,
     entries,
     url: courseUrl,
     report: (p, at?: AttributeEntry) => problems.push(problemAt(contentDir, at?.file ?? indexFile, p.message, at?.line, p.severity)),

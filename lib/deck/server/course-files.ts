@@ -61,16 +61,23 @@ function staysInside(scope: ReadScope, file: string): boolean {
 
 const URIISH = /^[a-z][a-z0-9.+-]+:\/{0,2}/i;
 
-let current: ReadScope | null = null;
+/**
+ * The scope of the conversion running now. Process-global, like the hooks: this module may be loaded twice
+ * (Next's bundle of a route and the server's own import, e.g. prewarm), and the hooks one copy installed must
+ * see the scope another copy set.
+ */
+const SCOPE = Symbol.for("osbyexample.deck.readScope");
+const scopeHolder = globalThis as { [SCOPE]?: ReadScope | null };
+const currentScope = (): ReadScope | null => scopeHolder[SCOPE] ?? null;
 
 /** Run a (synchronous) conversion with `scope` recording and guarding its reads. */
 export function withReadScope<T>(scope: ReadScope, convert: () => T): T {
-  const previous = current;
-  current = scope;
+  const previous = currentScope();
+  scopeHolder[SCOPE] = scope;
   try {
     return convert();
   } finally {
-    current = previous;
+    scopeHolder[SCOPE] = previous;
   }
 }
 
@@ -90,14 +97,17 @@ export function installReadHooks(opal: OpalAny): void {
 
   const systemPath = resolver.$system_path;
   resolver.$system_path = function (this: OpalAny, target: unknown, start: unknown, jail: unknown, opts: unknown) {
-    const scope = current;
-    const widened = scope && typeof jail === "string" && path.resolve(jail) === scope.deckDir ? scope.contentDir : jail;
-    return systemPath.call(this, target, start, widened, opts);
+    const scope = currentScope();
+    if (!scope || typeof jail !== "string" || path.resolve(jail) !== scope.deckDir) return systemPath.call(this, target, start, jail, opts);
+    // A relative start (e.g. :docinfodir: ../shared, :imagesdir: images) stays relative to the deck folder, as
+    // it would be with the deck as the jail; only the jail itself moves out to the course folder.
+    const from = typeof start === "string" && start && !path.isAbsolute(start) ? path.resolve(scope.deckDir, start) : start;
+    return systemPath.call(this, target, from, scope.contentDir, opts);
   };
 
   const resolveInclude = reader.$resolve_include_path;
   reader.$resolve_include_path = function (this: OpalAny, target: string, attrlist: unknown, attributes: unknown) {
-    const scope = current;
+    const scope = currentScope();
     const target_ = String(target);
     if (!scope || URIISH.test(target_)) return resolveInclude.call(this, target, attrlist, attributes);
     const dir = typeof this.dir === "string" ? this.dir : scope.contentDir;
@@ -116,7 +126,7 @@ export function installReadHooks(opal: OpalAny): void {
 
   const readAsset = document.$read_asset;
   document.$read_asset = function (this: OpalAny, file: string, opts: unknown) {
-    const scope = current;
+    const scope = currentScope();
     if (scope && typeof file === "string") {
       scope.reads.add(path.resolve(file));
       if (!staysInside(scope, file)) return opal.nil;

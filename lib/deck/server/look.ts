@@ -76,6 +76,8 @@ export function attributeEntries(sources: { file: string; text: string }[]): Att
 
 export interface LookInput {
   doc: Document;
+  /** The docinfo the conversion read: for <head> and for the end of <body>. */
+  docinfo: { head: string; footer: string };
   /** Attribute entries of the files the deck was read from (index.adoc and its includes). */
   entries: AttributeEntry[];
   /** Maps a path as the author wrote it (relative to the deck's page) to a URL the site serves, or null when outside the course. */
@@ -104,7 +106,7 @@ function localHighlightStyle(value: string): string | null {
   return null;
 }
 
-export function deckLook({ doc, entries, url, report }: LookInput): DeckLook {
+export function deckLook({ doc, docinfo, entries, url, report }: LookInput): DeckLook {
   const attr = (name: string): string | undefined => {
     const v = doc.getAttribute(name);
     return v === undefined || v === null ? undefined : String(v);
@@ -185,11 +187,12 @@ export function deckLook({ doc, entries, url, report }: LookInput): DeckLook {
 
   return {
     stylesheets: sheets,
+    ...(hljsTheme ? { highlightjsTheme: true } : {}),
     ...(tone ? { tone } : {}),
     ...(favicon ? { favicon } : {}),
     ...(lang ? { lang } : {}),
-    docinfoHead: String(doc.getDocinfo("head", "-revealjs.html") ?? ""),
-    docinfoFooter: String(doc.getDocinfo("footer", ".html") ?? ""),
+    docinfoHead: docinfo.head,
+    docinfoFooter: docinfo.footer,
     math: stem === undefined ? null : { eqnums: eqnums === undefined ? "none" : eqnums === "" ? "ams" : eqnums === "all" || eqnums === "none" ? eqnums : "ams" },
     plugins: { zoom: !on("revealjs_plugin_zoom", "disabled"), notes: !on("revealjs_plugin_notes", "disabled"), search: on("revealjs_plugin_search", "enabled") },
   };
