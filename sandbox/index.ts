@@ -134,6 +134,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
     options.cacheMaxBytes ?? 512 * 1024 * 1024,
   );
   const compiles = new Map<string, Promise<CompileOutcome>>();
+  const failures = new Map<string, Extract<CompileOutcome, { kind: "failed" }>>();
   const times = new ServiceTimes();
   const scheduler = new Scheduler({
     concurrency: admission.concurrency,
@@ -141,7 +142,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
     maxQueueBytes: admission.queueMemoryMiB * 1024 * 1024,
     maxWaitingPerSession: admission.clientWaiting,
     // A compile that is cached or under way costs a waiting run nothing more.
-    isCompiled: (key) => cache.has(key) || compiles.has(key),
+    isCompiled: (key) => cache.has(key) || compiles.has(key) || failures.has(key),
   });
   const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
   const pool = new SandboxPool(driver, { namePrefix });
@@ -259,6 +260,7 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
             statsIntervalMs: options.statsIntervalMs ?? 1000,
             times,
             compiles,
+            failures,
             toolchain(language) {
               const state = toolchains.get(language);
               if (!state) return { problem: `no toolchain for ${language}` };

@@ -31,7 +31,16 @@ export interface JobContext {
   times: ServiceTimes;
   /** Compiles under way, by cache key: identical compiles share one (single-flight). */
   compiles: Map<string, Promise<CompileOutcome>>;
+  /**
+   * Recent compiles that failed with the compiler's own errors (no limit hit), by cache key: a
+   * hall running a slide that shows a compile error compiles it once, not once per slot turn.
+   */
+  failures: Map<string, FailedCompile>;
 }
+
+type FailedCompile = Extract<CompileOutcome, { kind: "failed" }>;
+/** Failed compiles remembered (oldest dropped first). */
+const MAX_REMEMBERED_FAILURES = 512;
 
 /** How to run a job besides its request: who asks, and background prewarming (compile only). */
 export interface JobOptions extends RunOptions {
@@ -141,7 +150,8 @@ export class Job extends RunLifecycle {
         return key;
       }
       if (this.killed) throw new Stopped();
-      let flight = this.ctx.compiles.get(key);
+      const known = this.ctx.failures.get(key);
+      let flight = known ? Promise.resolve<CompileOutcome>(known) : this.ctx.compiles.get(key);
       const mine = !flight;
       if (!flight) {
         flight = this.compileInSandbox(toolchain, command, key, slot);
@@ -159,7 +169,8 @@ export class Job extends RunLifecycle {
         const { output, result } = outcome;
         this.prewarmOutcome = "failed";
         const ok = false;
-        this.reportCompile(output, { ok, exitCode: result.exitCode, timeMs: outcome.timeMs, cpuMs: Math.round(result.cpuMs), cached: !mine, limit: result.limit });
+        const cached = !mine || known !== undefined;
+        this.reportCompile(output, { ok, exitCode: result.exitCode, timeMs: outcome.timeMs, cpuMs: Math.round(result.cpuMs), cached, limit: result.limit });
         this.emitExit("compile", result, compileFailureMessage(result, output.items.filter((d) => d.severity === "error").length, this.ctx.limits.compile));
         return null;
       }
@@ -217,7 +228,15 @@ export class Job extends RunLifecycle {
     const ok = result.exitCode === 0 && result.retrieved;
     if (!ok) {
       await this.ctx.cache.discard(incoming);
-      return { kind: "failed", output, result, timeMs };
+      const failed: FailedCompile = { kind: "failed", output, result, timeMs };
+      // The compiler's verdict on this source is final; a limit hit may depend on the machine's load.
+      if (!result.limit && !result.signal && result.exitCode !== null) {
+        const { failures } = this.ctx;
+        failures.delete(key);
+        failures.set(key, failed);
+        if (failures.size > MAX_REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!);
+      }
+      return failed;
     }
     if (!(await this.ctx.cache.put(key, incoming, output))) throw new Error("the compiled program could not be stored");
     return { kind: "ok", output, timeMs, cpuMs: Math.round(result.cpuMs) };

@@ -207,6 +207,21 @@ describe("compile cache", () => {
     }
   });
 
+  it("single-flight: identical compiles under way share one compiler run, its diagnostics and its outcome", async () => {
+    const broken = `int main(void) { return undefined_${Date.now()}; }\n`;
+    const failing = await Promise.all([1, 2, 3, 4, 5].map(() => runToEnd(t.engine, c(broken))));
+    expect(failing.filter((r) => r.compiled?.cached === false), "compiler runs").toHaveLength(1);
+    for (const run of failing) {
+      expect(run.exit).toMatchObject({ phase: "compile" });
+      expect(run.exit!.message).toBe("compilation failed: 1 error");
+      expect(run.diagnostics?.items[0]).toMatchObject({ file: "main.c", line: 1, severity: "error" });
+    }
+    const good = `#include <stdio.h>\nint main(void) { puts("shared ${Date.now()}"); return 0; }\n`;
+    const passing = await Promise.all([1, 2, 3, 4, 5].map(() => runToEnd(t.engine, c(good))));
+    expect(passing.filter((r) => r.compiled?.cached === false), "compiler runs").toHaveLength(1);
+    for (const run of passing) expect(run.stdout).toMatch(/^shared \d+\n$/);
+  });
+
   it("shows a cached compile's warnings again", async () => {
     const code = `int main(void) { int unused; return 0; }\n`;
     await runToEnd(t.engine, c(code, { flags: ["-Wall"] }));
