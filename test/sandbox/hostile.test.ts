@@ -9,7 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RunRequestSchema, MAX_SOURCE_BYTES, describeZodError } from "../../lib/protocol";
+import { RunRequestSchema, MAX_SOURCE_BYTES, KERNEL_SUCCESS_MESSAGE, describeZodError } from "../../lib/protocol";
 import { DockerDriver } from "../../sandbox/drivers/docker";
 import { startTestDocker, type TestDocker } from "./docker-daemon";
 import { startTestEngine, start, runToEnd, c, rust, type TestEngine } from "./helpers";
@@ -505,6 +505,13 @@ describe.each([
       await expect(stale.inspect()).rejects.toMatchObject({ statusCode: 404 });
       expect(await api.listContainers({ all: true, filters: { name: [crashed] } }), "containers of the crashed server after the next start").toEqual([]);
       await next.close();
+    }, 180_000);
+
+    it("the kernel lab builds and boots in containers too", async () => {
+      const run = await runToEnd(t.engine, { language: "kernel", kernel: "osbe" });
+      expect(run.compiled, JSON.stringify(run.events).slice(0, 1500)).toMatchObject({ ok: true });
+      expect(run.stdout).toContain("Hello from the OSByExample kernel!");
+      expect(run.exit).toMatchObject({ phase: "run", message: KERNEL_SUCCESS_MESSAGE });
     }, 180_000);
 
     it("stdin streams in while the program runs", async () => {
