@@ -84,7 +84,8 @@ describe("run accounting over HTTP", () => {
 
   it("flags a client whose runs keep hitting the CPU limit, lists it in health, then refuses it over quota", async () => {
     for (let i = 0; i < 2; i++) {
-      const answer = await post({ language: "c", code: SPIN, limits: { cpuSeconds: 0.5 } });
+      // A long wall limit: on a loaded machine half a CPU second can take many seconds.
+      const answer = await post({ language: "c", code: SPIN, limits: { cpuSeconds: 0.5, wallSeconds: 60 } });
       expect(answer.status).toBe(200);
       expect(answer.json.run.limit).toBe("cpu");
     }
