@@ -126,3 +126,31 @@ test("a compile error underlines its range with a wave the browser draws", async
   await runner.locator(".runner-underline-error").scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SHOTS, "runner-underline.png") });
 });
+
+test("on a full course slide, and with the input line open, the runner stays clear of the controls with its status in view", async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto("/decks/os-processes#/_wait_and_the_exit_status");
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+  let runner = page.locator("section.present [data-runner]").first();
+  await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+  await runner.getByRole("button", { name: /Run/ }).click();
+  await expect(runner.locator(".runner-status")).toContainText("exited with code 0", { timeout: 60_000 });
+  await expect(runner.locator(".runner-console")).toContainText("child 2 was killed by signal 9", { timeout: 30_000 });
+  await expect(runner.locator(".runner-status")).toBeInViewport({ ratio: 1 });
+  await expect.poll(async () => (await runner.boundingBox())!.y, { timeout: 10_000 }).toBeGreaterThan(0);
+  await expectClearOfControls(page, runner);
+  await page.screenshot({ path: path.join(SHOTS, "runner-course-slide.png") });
+
+  // A program waiting for input: the input line is open under the console.
+  await page.goto("/decks/04-runnable#/_input");
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+  runner = page.locator("section.present [data-runner]").first();
+  await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+  await runner.getByRole("button", { name: /Run/ }).click();
+  await expect(runner.getByLabel("program input")).toBeVisible({ timeout: 60_000 });
+  await expect(runner.locator(".runner-console")).toContainText("Your name?", { timeout: 30_000 });
+  await expect(runner.locator(".runner-status")).toBeInViewport({ ratio: 1 });
+  await expectClearOfControls(page, runner);
+  await page.screenshot({ path: path.join(SHOTS, "runner-input-open.png") });
+  await runner.getByRole("button", { name: /Stop/ }).click();
+});

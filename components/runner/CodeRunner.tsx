@@ -22,7 +22,10 @@ import {
 import { fitOnSlide } from "./slide-fit";
 import { pageConnection, type RunSession } from "./run-connection";
 import { ConsoleView, type ConsoleKind } from "./console-view";
-import { fitConsole } from "./console-fit";
+import { fitConsole, MAX_CONSOLE_ROWS } from "./console-fit";
+
+/** Asks a runner to fit its console to the slide again (its output's rows changed). */
+const REFIT_EVENT = "runner-refit";
 
 type Phase = "idle" | "queued" | "compiling" | "running" | "done";
 
@@ -200,6 +203,8 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     const host = consoleHost.current;
     if (!host) return;
     const view = new ConsoleView(host, {
+      // While the console grows with its output, each new row needs room on the slide.
+      rowsWatch: { below: MAX_CONSOLE_ROWS + 1, onChange: () => rootRef.current?.dispatchEvent(new Event(REFIT_EVENT)) },
       onDiagnostic: (d) => {
         setActiveFile(d.file);
         editors.current.get(d.file)?.goTo(d.line, d.column);
@@ -393,14 +398,18 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     if (!root) return;
     if (!consoleShown) return;
     let frame = 0;
-    const refit = () => {
+    let grown = false;
+    const refit = (event?: Event) => {
+      // The console grew: reveal.js must centre the slide again even if nothing else changed.
+      if (event?.type === REFIT_EVENT) grown = true;
       cancelAnimationFrame(frame);
       frame = requestAnimationFrame(() => {
         const view = consoleView.current;
-        const result = view && fitConsole(root, view.element, view.rowPx || 18);
+        const result = view && fitConsole(root, view.element, view.rowPx || 18, view.contentRows);
         if (!result) return;
         const rows = String(result.rows);
-        const changed = root.style.getPropertyValue("--runner-console-rows") !== rows;
+        const changed = root.style.getPropertyValue("--runner-console-rows") !== rows || grown;
+        grown = false;
         root.style.setProperty("--runner-console-rows", rows);
         // The editor gives up what the console lacks by itself: slide-fit.ts measures the slide
         // again when the console's height changes.
@@ -410,9 +419,11 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     };
     refit();
     window.addEventListener("resize", refit);
+    root.addEventListener(REFIT_EVENT, refit);
     return () => {
       cancelAnimationFrame(frame);
       window.removeEventListener("resize", refit);
+      root.removeEventListener(REFIT_EVENT, refit);
     };
   }, [consoleShown, phase]);
 

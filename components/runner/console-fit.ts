@@ -10,7 +10,7 @@
 
 export const MIN_CONSOLE_ROWS = 10;
 /** Beyond this the console is taller than anyone reads at once. */
-const MAX_CONSOLE_ROWS = 40;
+export const MAX_CONSOLE_ROWS = 40;
 /** Air between the runner and the controls, in viewport pixels. */
 const GAP = 6;
 
@@ -21,13 +21,15 @@ export interface ConsoleFit {
   shortfall: number;
 }
 
-export function fitConsole(runner: HTMLElement, consoleEl: HTMLElement, rowCssPx: number): ConsoleFit | null {
+/** contentRows: rows the console's output needs; the editor yields only for rows that are there. */
+export function fitConsole(runner: HTMLElement, consoleEl: HTMLElement, rowCssPx: number, contentRows: number): ConsoleFit | null {
   const reveal = runner.closest<HTMLElement>(".reveal");
   const slides = reveal?.querySelector<HTMLElement>(".slides");
   const section = runner.closest<HTMLElement>("section");
   if (!reveal || !slides || !section) return null;
   // Scroll and print views lay slides out as pages: nothing to fit.
-  if (reveal.classList.contains("reveal-scroll") || document.documentElement.classList.contains("print-pdf")) return null;
+  // (reveal.js marks the scroll view on its viewport element, the parent of .reveal.)
+  if (reveal.closest(".reveal-scroll") || document.documentElement.classList.contains("print-pdf")) return null;
   const consoleBox = consoleEl.getBoundingClientRect();
   if (!(consoleEl.offsetHeight > 0 && consoleBox.height > 0)) return null;
   const scale = consoleBox.height / consoleEl.offsetHeight;
@@ -53,7 +55,7 @@ export function fitConsole(runner: HTMLElement, consoleEl: HTMLElement, rowCssPx
   const fitting = Math.floor((room - chrome) / rowPx);
   return {
     rows: Math.max(MIN_CONSOLE_ROWS, Math.min(MAX_CONSOLE_ROWS, fitting)),
-    shortfall: Math.max(0, (MIN_CONSOLE_ROWS - fitting) * rowPx),
+    shortfall: Math.max(0, (Math.min(MIN_CONSOLE_ROWS, contentRows) - fitting) * rowPx),
   };
 }
 

@@ -38,6 +38,8 @@ export interface ConsoleViewOptions {
   maxLines?: number;
   /** Called when a diagnostic line is clicked. */
   onDiagnostic?: (diagnostic: Diagnostic) => void;
+  /** Called when the rows the output needs change, while they are fewer than this many. */
+  rowsWatch?: { below: number; onChange: (rows: number) => void };
 }
 
 /** Rows drawn above and below the ones in view, so a small scroll shows no gap. */
@@ -61,6 +63,7 @@ export class ConsoleView {
   /** Where following last scrolled to. */
   private followedTop = 0;
   private frame: number | null = null;
+  private reportedRows = -1;
   private readonly resizeObserver: ResizeObserver;
   private readonly maxChars: number;
   private readonly maxLines: number;
@@ -109,6 +112,11 @@ export class ConsoleView {
   /** One row's height in CSS pixels (0 until the console was first laid out). */
   get rowPx(): number {
     return this.rowHeight;
+  }
+
+  /** Display rows the output takes (wrapped lines count once per row). */
+  get contentRows(): number {
+    return this.totalRows;
   }
 
   get isFollowing(): boolean {
@@ -292,6 +300,12 @@ export class ConsoleView {
     }
     this.rows.style.transform = `translateY(${first * rowHeight}px)`;
     this.rows.replaceChildren(...rows);
+    const watch = this.options.rowsWatch;
+    const watched = watch ? Math.min(this.totalRows, watch.below) : 0;
+    if (watch && watched !== this.reportedRows) {
+      this.reportedRows = watched;
+      watch.onChange(this.totalRows);
+    }
   }
 
   /** The line that holds display row `row`. */

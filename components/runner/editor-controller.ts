@@ -86,8 +86,6 @@ export class EditorController {
   private snapshotPending = false;
   /** Set while setState replaces text and groups: the change is reported once, complete. */
   private applying = false;
-  /** The editor's own maxLines while the console has it yield height. */
-  private ownMaxLines: number | null = null;
   private onChange: (() => void) | null = null;
 
   private constructor(
@@ -300,26 +298,6 @@ export class EditorController {
     this.editor.session.clearAnnotations();
     for (const id of this.markerIds) this.editor.session.removeMarker(id);
     this.markerIds = [];
-  }
-
-  /**
-   * Shrinks the editor by about `px` viewport pixels, so the runner's console fits on the slide
-   * (the code scrolls instead); null gives the editor back the height it had.
-   */
-  yieldHeight(px: number | null): void {
-    if (px === null) {
-      if (this.ownMaxLines !== null) this.editor.setOption("maxLines", this.ownMaxLines);
-      this.ownMaxLines = null;
-      return;
-    }
-    const box = this.editor.container.getBoundingClientRect();
-    const scale = this.editor.container.offsetHeight > 0 ? box.height / this.editor.container.offsetHeight : 1;
-    const linePx = this.editor.renderer.lineHeight * scale;
-    if (!(linePx > 0) || px <= 0) return;
-    const maxLines = this.editor.getOption("maxLines") as number;
-    this.ownMaxLines ??= maxLines;
-    const shown = Math.min(this.editor.session.getScreenLength(), maxLines);
-    this.editor.setOption("maxLines", Math.max(3, shown - Math.ceil(px / linePx)));
   }
 
   /** Moves the cursor to a compiled file's line and column. */
