@@ -427,6 +427,29 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
     };
   }, [consoleShown, phase]);
 
+  // reveal.js centres a slide only when it lays the deck out (on resize): whenever the runner's
+  // height changes (its console, its editor fitting the slide), ask for that, or the slide grows
+  // downwards only and its bottom runs under the controls.
+  useEffect(() => {
+    const root = rootRef.current;
+    if (!root || typeof ResizeObserver === "undefined") return;
+    let height = -1;
+    let frame = 0;
+    const observer = new ResizeObserver(() => {
+      if (root.offsetHeight === height) return;
+      const first = height < 0;
+      height = root.offsetHeight;
+      if (first || !root.closest(".reveal.center") || root.closest(".reveal-scroll")) return;
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => window.dispatchEvent(new Event("resize")));
+    });
+    observer.observe(root);
+    return () => {
+      observer.disconnect();
+      cancelAnimationFrame(frame);
+    };
+  }, []);
+
   // Once the console shows the real output, the author's expected output below the runner
   // (a `[.output]` block) gives its room on the slide to the console.
   useEffect(() => {
