@@ -188,6 +188,15 @@ test("shared course files: attributes, snippets and images from a folder outside
   await expect(logo).toHaveAttribute("src", "/course-files/shared/images/logo.svg");
   await expect.poll(() => logo.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 20_000 }).toBeGreaterThan(0);
   await shot(page, "course-shared");
+  // :icons: font (set by the shared attributes): Font Awesome from the site
+  await page.goto("/decks/15-shared#/_admonition_icons");
+  await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
+  const icon = present(page).locator(".admonitionblock.note td.icon > i.fa");
+  await expect(icon).toBeVisible();
+  expect(await icon.evaluate((el) => getComputedStyle(el, "::before").fontFamily)).toMatch(/Font Awesome/);
+  await expect.poll(() => icon.evaluate((el) => el.getBoundingClientRect().width), { timeout: 20_000 }).toBeGreaterThan(10);
+  await page.waitForTimeout(800);
+  await shot(page, "course-icons");
   for (const bad of ["/course-files/..%2Fsecret.adoc", "/course-files/%2e%2e/%2e%2e/package.json", "/course-files/shared/missing.svg"]) {
     expect((await page.request.get(bad)).status(), bad).toBe(404);
   }

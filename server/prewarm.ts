@@ -5,6 +5,8 @@
  * hit. The engine runs this work only on slots no student waits for (engine.prewarm), one block
  * at a time, so it never stands in a student's way.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { listDeckNames } from "../lib/deck/server/decks";
 import { collectRunnableBlocks, requestFor } from "../lib/deck/server/runnable-check";
 import { watchDecks } from "../lib/deck/server/watch";
@@ -84,7 +86,10 @@ export function createPrewarmer(engine: Engine, contentDir: string, log: (messag
     watch() {
       return watchDecks((deck) => {
         if (stopped) return;
-        const work = deck === "*" ? this.all() : this.deck(deck);
+        // A change in a course folder (shared snippets, no index.adoc) may concern any deck: all of them
+        // (unchanged blocks are cache hits).
+        const isDeck = deck !== "*" && fs.existsSync(path.join(contentDir, deck, "index.adoc"));
+        const work = isDeck ? this.deck(deck) : this.all();
         void work.then((r) => {
           if (deck !== "*" && r.compiled > 0) log(`prewarm: ${deck} changed, ${r.compiled} blocks compiled`);
         });
