@@ -240,7 +240,8 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
           break;
         case "diagnostics":
           for (const d of event.items) {
-            if (d.severity === "error" || d.severity === "warning") {
+            // "help" items are the engine's own advice (e.g. which Rust crates a run can use).
+            if (d.severity === "error" || d.severity === "warning" || d.severity === "help") {
               append("diagnostic", `${diagnosticPlace(d)}${d.severity}: ${d.message}`, d);
             }
           }
@@ -592,3 +593,4 @@ function queuedStatus(position: number, estimatedWaitMs: number | undefined): st
   const seconds = Math.max(1, Math.round(estimatedWaitMs / 1000));
   return `${where}, about ${seconds} s`;
 }
+

@@ -120,9 +120,18 @@ export class NativeToolchain implements Toolchain {
     return { program: "/bin/sh", args: ["-c", script] };
   }
 
+  /**
+   * GNU as warns about a last line without a newline, which is how an editor or a slide hands
+   * code over: give assembly files their final newline (nothing else changes, lines stay put).
+   */
+  compileFiles(files: RunRequest["files"]): RunRequest["files"] {
+    return files.map((f) => ((GAS_SOURCE.test(f.name) || NASM_SOURCE.test(f.name)) && f.content && !f.content.endsWith("\n") ? { ...f, content: `${f.content}\n` } : f));
+  }
+
   parseDiagnostics(stdout: string, stderr: string): ParsedDiagnostics {
     const items: Diagnostic[] = [];
     const renderedLines: string[] = [];
+    const textLines: string[] = [];
     const otherLines: string[] = [];
     for (const raw of stderr.split("\n")) {
       const parsed = raw.startsWith("[") ? tryParseArray(raw) : null;
@@ -132,12 +141,16 @@ export class NativeToolchain implements Toolchain {
       }
       const line = cleanPaths(raw);
       if (!line.trim()) continue;
-      otherLines.push(line);
+      // The assemblers' and the linker's text: in the rendered text in order, and read into items
+      // where a line is a diagnostic; what is not one stays in stderr (e.g. "in function `main':").
+      textLines.push(line);
       const item = textDiagnostic(line);
       if (item) items.push(item);
+      else otherLines.push(line);
     }
+    const text = textLines.join("\n");
     const other = otherLines.join("\n");
-    const rendered = [...renderedLines, ...(other ? [other] : [])].join("\n");
+    const rendered = [...renderedLines, ...(text ? [text] : [])].join("\n");
     return { items, rendered: rendered ? `${rendered}\n` : "", stdout: cleanPaths(stdout), stderr: other ? `${other}\n` : "" };
   }
 

@@ -63,6 +63,8 @@ export interface Toolchain {
   adoptVersion?(version: string): void;
   /** The compile command inside the sandbox (working directory /work, output /out/main). */
   compileCommand(request: RunRequest): CompileCommand;
+  /** The files as the compiler gets them, when it needs them adjusted; default: the request's own. */
+  compileFiles?(files: RunRequest["files"]): RunRequest["files"];
   parseDiagnostics(stdout: string, stderr: string): ParsedDiagnostics;
 }
 
