@@ -217,6 +217,10 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
         const environment = environments.c ? { environment: environments.c } : {};
         pool.keepWarm({ slot, workspaceMiB: limits.compile.workspaceMiB, readOnlyBinds: [], readWriteBinds: [], ...environment });
         pool.keepWarm({ slot, workspaceMiB: runWorkspace, readOnlyBinds: [], readWriteBinds: [], ...environment });
+        // Rust compiles see the prebuilt crates: the same bind for all of them, so also kept warm.
+        const rustBinds = rust.compileCommand({ language: "rust", files: [], flags: [], args: [] }).readOnlyBinds;
+        const rustEnvironment = environments.rust ? { environment: environments.rust } : {};
+        if (rustBinds) pool.keepWarm({ slot, workspaceMiB: limits.compile.workspaceMiB, readOnlyBinds: rustBinds, readWriteBinds: [], ...rustEnvironment });
       }
     }
   })();

@@ -62,7 +62,9 @@ export const defaultLimits: SandboxLimits = {
   compile: {
     memoryMiB: 512, // rustc needs about 512 MiB of address space for a hello world
     cpuSeconds: 10,
-    wallSeconds: 10,
+    // The CPU limit bounds a compiler's work; wall time beyond it is waiting for a busy machine's
+    // CPU (g++ with <iostream>, rustc with the crates: several seconds on two loaded cores).
+    wallSeconds: 20,
     processes: 64,
     outputBytes: 1 * MiB, // diagnostics: plenty for thousands of errors
     fileSizeMiB: 64, // object files and the linked binary

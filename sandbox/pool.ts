@@ -6,7 +6,8 @@
  *
  * - A shape is learnt from use (or named up front with `keepWarm`): the compile and the default
  *   run shape of each slot, plus a few others; the least recently used beyond `maxShapes` per
- *   slot is dropped. Shapes with binds (kernel runs: a run tree per build) are never pooled.
+ *   slot is dropped. Shapes with binds (kernel runs: a run tree per build) are never pooled,
+ *   unless every bind is `shared` (the same for every run: the prebuilt Rust crates).
  * - Taking a sandbox starts the preparation of the next one of that shape once the taken one is
  *   removed (after the answer: not competing with the run for the CPU), in the background; a slot
  *   runs one sandbox at a time, so one waiting per shape is enough. A run that finds none waiting
@@ -158,7 +159,10 @@ export class SandboxPool implements SandboxDriver {
   }
 }
 
-/** Shapes with binds name one run's own files (a kernel run tree, an image): never prepared ahead. */
+/**
+ * Shapes with binds name one run's own files (a kernel run tree, an image): never prepared ahead;
+ * binds marked `shared` are the same for every run of their kind (the Rust crates) and may be.
+ */
 function poolable(shape: SandboxShape): boolean {
-  return shape.readOnlyBinds.length === 0 && shape.readWriteBinds.length === 0;
+  return shape.readOnlyBinds.every((b) => b.shared) && shape.readWriteBinds.length === 0;
 }

@@ -33,8 +33,12 @@ export interface SandboxSpec {
    * it is not part of the shape: a prepared sandbox receives it when it starts.
    */
   programFile?: string;
-  /** Host files or folders made visible read-only at the given absolute sandbox paths. */
-  readOnlyBinds?: Array<{ host: string; sandbox: string }>;
+  /**
+   * Host files or folders made visible read-only at the given absolute sandbox paths. `shared`: the
+   * same folder for every run of its kind (the prebuilt Rust crates), so a sandbox with it may be
+   * prepared ahead; without it the bind is one run's own (a kernel run tree) and never pooled.
+   */
+  readOnlyBinds?: Array<{ host: string; sandbox: string; shared?: boolean }>;
   /**
    * Host folders made visible read-write (mounted after the workspace, so they may lie below
    * /work): a kernel run's own build tree. The caller makes sure the sandbox user owns only what
@@ -108,7 +112,7 @@ export interface SandboxProcess {
 export interface SandboxShape {
   slot: number;
   workspaceMiB: number;
-  readOnlyBinds: Array<{ host: string; sandbox: string }>;
+  readOnlyBinds: Array<{ host: string; sandbox: string; shared?: boolean }>;
   readWriteBinds: Array<{ host: string; sandbox: string }>;
   /** The container image (container drivers); undefined: the driver's default. */
   environment?: string;

@@ -107,7 +107,7 @@ export class RustToolchain implements Toolchain {
         "-o", `${COMPILE_OUTPUT_DIR}/${BINARY_NAME}`,
         "main.rs",
       ],
-      ...(this.crates ? { readOnlyBinds: [{ host: this.crates.depsDir, sandbox: CRATES_SANDBOX_DIR }] } : {}),
+      ...(this.crates ? { readOnlyBinds: [{ host: this.crates.depsDir, sandbox: CRATES_SANDBOX_DIR, shared: true }] } : {}),
     };
   }
 

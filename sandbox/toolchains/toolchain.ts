@@ -38,7 +38,7 @@ export interface CompileCommand {
   program: string;
   args: string[];
   /** Host folders the compiler reads, visible read-only in the compile sandbox (the prebuilt Rust crates). */
-  readOnlyBinds?: Array<{ host: string; sandbox: string }>;
+  readOnlyBinds?: Array<{ host: string; sandbox: string; shared?: boolean }>;
 }
 
 export interface ParsedDiagnostics {

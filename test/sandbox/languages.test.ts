@@ -53,6 +53,13 @@ describe("health", () => {
   });
 });
 
+describe("prepared sandboxes", () => {
+  it("keep a Rust compile sandbox (with the crates bound) waiting per slot, beside the compile and run ones", async () => {
+    // compile, run and Rust compile, for each of the 2 slots
+    await expect.poll(async () => (await t.engine.health()).preparedSandboxes, { timeout: 60_000, interval: 250 }).toBe(6);
+  }, T);
+});
+
 describe("NASM", () => {
   it("runs a _start program on its own (system calls only, no C library)", async () => {
     const run = await runToEnd(t.engine, {
