@@ -191,6 +191,7 @@ export function isKernelRequest(request: RunRequest): request is KernelRunReques
 
 export const DiagnosticSchema = z.object({
   file: z.string(),
+  /** 1-based; 0 when only the file is known (a linker message without debug information). */
   line: z.number().int(),
   column: z.number().int(),
   endLine: z.number().int().optional(),

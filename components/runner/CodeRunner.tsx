@@ -593,4 +593,3 @@ function queuedStatus(position: number, estimatedWaitMs: number | undefined): st
   const seconds = Math.max(1, Math.round(estimatedWaitMs / 1000));
   return `${where}, about ${seconds} s`;
 }
-

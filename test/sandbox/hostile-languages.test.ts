@@ -6,7 +6,7 @@
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ProgramRunRequestInput } from "../../lib/protocol";
-import { runToEnd, startTestEngine, type TestEngine } from "./helpers";
+import { compileReport, runToEnd, startTestEngine, type TestEngine } from "./helpers";
 
 let t: TestEngine;
 beforeAll(async () => {
@@ -32,7 +32,7 @@ describe("resource exhaustion", () => {
     const inAsm = await runToEnd(t.engine, asm(`global _start\nsection .text\n_start:\n    mov eax, 57     ; fork\n    syscall\n    jmp _start\n`, { limits }));
     expect(inAsm.exit).toMatchObject({ phase: "run", limit: "processes" });
     const inRust = await runToEnd(t.engine, rust(`fn main() {\n    loop {\n        let _ = unsafe { nix::unistd::fork() };\n    }\n}\n`, { limits }));
-    expect(inRust.compiled, JSON.stringify(inRust.diagnostics)).toMatchObject({ ok: true });
+    expect(inRust.compiled, compileReport(inRust)).toMatchObject({ ok: true });
     expect(inRust.exit).toMatchObject({ phase: "run", limit: "processes" });
     expect(inRust.exit!.message).toMatch(/^stopped: process limit of 32 reached/);
   }, T);
@@ -106,7 +106,7 @@ fn main() {
 }
 `),
       );
-      expect(inRust.compiled, JSON.stringify(inRust.diagnostics)).toMatchObject({ ok: true });
+      expect(inRust.compiled, compileReport(inRust)).toMatchObject({ ok: true });
       expect(inRust.stdout).toMatch(/^libc: -1 Address family not supported by protocol/);
       expect(inRust.stdout).toMatch(/\nnix: EAFNOSUPPORT/);
       expect(inRust.stdout).not.toMatch(/OPENED|CONNECTED/);

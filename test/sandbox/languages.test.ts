@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProgramRunRequestSchema, describeZodError } from "../../lib/protocol";
-import { runToEnd, type TestEngine, startTestEngine } from "./helpers";
+import { compileReport, runToEnd, type TestEngine, startTestEngine } from "./helpers";
 
 let t: TestEngine;
 beforeAll(async () => {
@@ -130,7 +130,7 @@ main:
         { name: "maximum.asm", content: MAXIMUM_NASM },
       ],
     });
-    expect(run.compiled, JSON.stringify(run.diagnostics)).toMatchObject({ ok: true });
+    expect(run.compiled, compileReport(run)).toMatchObject({ ok: true });
     expect(run.stdout).toBe("maximum(3, 7) = 7\nmaximum(-2, -9) = -2\n");
     expect(run.exit?.exitCode).toBe(0);
   }, T);
@@ -195,7 +195,7 @@ describe("GNU as", () => {
         { name: "twice.S", content: `#define SHIFT 1\n    .globl twice\n    .text\ntwice:\n    movq %rdi, %rax\n    shlq $SHIFT, %rax\n    ret\n` },
       ],
     });
-    expect(run.compiled, JSON.stringify(run.diagnostics)).toMatchObject({ ok: true });
+    expect(run.compiled, compileReport(run)).toMatchObject({ ok: true });
     expect(run.stdout).toBe("7 42\n");
     expect(run.diagnostics).toBeUndefined();
   }, T);
@@ -282,7 +282,7 @@ fn main() {
         },
       ],
     });
-    expect(run.compiled, JSON.stringify(run.diagnostics)).toMatchObject({ ok: true });
+    expect(run.compiled, compileReport(run)).toMatchObject({ ok: true });
     expect(run.stdout).toMatch(/^child: my pid is \d+\nparent: child \d+ ended: true\n$/);
   }, T);
 
@@ -312,7 +312,7 @@ fn main() -> anyhow::Result<()> {
         },
       ],
     });
-    expect(run.compiled, JSON.stringify([run.compiled, run.diagnostics])).toMatchObject({ ok: true });
+    expect(run.compiled, compileReport(run)).toMatchObject({ ok: true });
     expect(run.stdout).toBe('{"x":1,"y":2}\n34\n5\n5050\n');
   }, T);
 

@@ -13,7 +13,7 @@ import { ProgramRunRequestSchema } from "../../lib/protocol";
 
 describe("limits", () => {
   it("has the documented defaults", () => {
-    expect(defaultLimits.compile).toMatchObject({ memoryMiB: 512, wallSeconds: 20, processes: 64 });
+    expect(defaultLimits.compile).toMatchObject({ memoryMiB: 512, wallSeconds: 60, processes: 64 });
     expect(defaultLimits.run).toMatchObject({ memoryMiB: 256, cpuSeconds: 5, wallSeconds: 10, processes: 64, outputBytes: 1 << 20, fileSizeMiB: 16, workspaceMiB: 64 });
   });
 
