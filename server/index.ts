@@ -8,7 +8,7 @@ import next from "next";
 import { readCourseConfig } from "../lib/deck/server/course";
 import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
-import { createClientLimiter, readClientLimits } from "./client-limits";
+import { clientAddress, createClientLimiter, readClientLimits } from "./client-limits";
 import { log } from "./log";
 import { createMetrics } from "./metrics";
 import { createQuotas, readQuotaSettings } from "./quotas";
@@ -38,9 +38,12 @@ async function main(): Promise<void> {
   const quotas = createQuotas(store, readQuotaSettings());
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
   let draining = false;
-  const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining });
   const live = await createLive({ contentDir: config.contentDir, redis });
-  const runSocket = createRunSocket(engine, limiter, { live: live.hub }, accounting, metrics);
+  // A signed-in lecturer's runs count against a budget of their own, not the lecture hall's address.
+  const runClient = async (req: http.IncomingMessage) =>
+    (await live.auth.isLecturer(live.auth.sessionCookie(req))) ? "lecturer" : clientAddress(req);
+  const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining, runClient });
+  const runSocket = createRunSocket(engine, limiter, { live: live.hub, runClient }, accounting, metrics);
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });
   const handleNext = app.getRequestHandler();

@@ -48,6 +48,8 @@ export interface RunApiOptions {
   isDraining?: () => boolean;
   /** A request body must arrive within this time (default 30 s), or it gets a 408. */
   bodyTimeoutMs?: number;
+  /** Whom a run is charged to (run rate, CPU quota, flags); default the client's address. */
+  runClient?: (req: http.IncomingMessage) => Promise<string>;
 }
 
 export function createRunApi(engine: Engine, limiter: ClientLimiter, options: RunApiOptions = {}) {
@@ -104,7 +106,7 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
   async function postRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (isDraining()) throw new HttpError(503, "server restarting, run again", { "Retry-After": "1", Connection: "close" });
     const request = parseRunRequest(await readBody(req, bodyTimeoutMs));
-    const client = clientAddress(req);
+    const client = options.runClient ? await options.runClient(req).catch(() => clientAddress(req)) : clientAddress(req);
     const refusal = await accounting.admit(client, request, "http");
     if (refusal) throw new HttpError(429, refusal.message, { "Retry-After": String(refusal.retryAfterS) });
 

@@ -32,6 +32,11 @@ export interface RunSocketOptions {
   heartbeatMs: number;
   /** Live lectures on the same socket (messages `live-*`, runs tagged `live`); none when absent. */
   live?: LiveHub;
+  /**
+   * Whom a connection's runs are charged to (run rate, CPU quota, flags): a signed-in lecturer
+   * has a budget of their own, not the lecture hall's address. Default: the address.
+   */
+  runClient?: (req: http.IncomingMessage) => Promise<string>;
 }
 
 export const defaultRunSocketOptions: RunSocketOptions = {
@@ -91,7 +96,7 @@ export function createRunSocket(
   }, opts.heartbeatMs);
   heartbeat.unref();
 
-  wss.on("connection", (ws: WebSocket & { isAlive?: boolean }, req: http.IncomingMessage, releaseConnection: () => void) => {
+  wss.on("connection", (ws: WebSocket & { isAlive?: boolean }, req: http.IncomingMessage, releaseConnection: () => void, runClient: string) => {
     const address = clientAddress(req);
     const connectionId = `${address}#${++connectionCounter}`;
     const runs = new Map<string, RunHandle>();
@@ -140,7 +145,7 @@ export function createRunSocket(
       runs.set(id, placeholder);
       let refusal: Awaited<ReturnType<RunAccounting["admit"]>>;
       try {
-        refusal = await accounting.admit(address, request, "ws");
+        refusal = await accounting.admit(runClient, request, "ws");
       } catch (err) {
         runs.delete(id);
         return send({ type: "error", id, code: "internal", message: `could not check this client's limits: ${(err as Error).message}` });
@@ -155,7 +160,7 @@ export function createRunSocket(
         runs.delete(id);
         return send({ type: "error", id, code: "killed", message: "stopped before the program started" });
       }
-      const sink = accounting.observe(address, request, "ws", (event) => {
+      const sink = accounting.observe(runClient, request, "ws", (event) => {
         if (event.type !== "queued") started.add(id);
         if (event.type === "error" && endedByDrain.has(id)) {
           return send({ id, type: "error", code: "restarting", message: restartingMessage });
@@ -262,12 +267,13 @@ export function createRunSocket(
       console.error(`client limits unavailable, connection admitted unchecked: ${(err as Error).message}`);
       release = () => {};
     }
+    const runClient = opts.runClient ? await opts.runClient(req).catch(() => address) : address;
     if (socket.destroyed || draining) {
       release();
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req, release));
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req, release, runClient));
   }
 
   return {

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEngine } from "../../sandbox";
 import type { Engine } from "../../sandbox/api";
-import { createClientLimiter } from "../../server/client-limits";
+import { clientAddress, createClientLimiter } from "../../server/client-limits";
 import { createLogger } from "../../server/log";
 import { createMetrics } from "../../server/metrics";
 import { createQuotas, defaultQuotaSettings } from "../../server/quotas";
@@ -39,7 +39,10 @@ beforeAll(async () => {
   const limiter = createClientLimiter({}, Date.now, store);
   const quotas = createQuotas(store, { ...defaultQuotaSettings, cpuSecondsPerWindow: 0.8, flagCpuLimitHits: 2 });
   const accounting = createRunAccounting({ limiter, quotas, metrics, log: createLogger({}, logStream) });
-  const api = createRunApi(engine, limiter, { accounting, bodyTimeoutMs: 1_000 });
+  // Stands in for the lecturer sign-in (server/live): a lecturer's runs are charged to "lecturer".
+  const runClient = async (req: http.IncomingMessage) =>
+    req.headers.cookie === "osbe_lecturer=signed-in" ? "lecturer" : clientAddress(req);
+  const api = createRunApi(engine, limiter, { accounting, bodyTimeoutMs: 1_000, runClient });
   server = http.createServer((req, res) => {
     if (!api(req, res)) res.writeHead(404).end();
   });
@@ -54,8 +57,8 @@ afterAll(async () => {
 
 // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
 type Json = Record<string, any>;
-const post = async (body: unknown) => {
-  const res = await fetch(`${base}/api/run`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+const post = async (body: unknown, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${base}/api/run`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json", ...headers } });
   return { status: res.status, json: (await res.json()) as Json };
 };
 const metricsText = async () => metrics.registry.metrics();
@@ -107,6 +110,11 @@ describe("run accounting over HTTP", () => {
     expect(metricSum(text, "osbe_quota_refusals_total", 'reason="quota"')).toBe(1);
     expect(metricSum(text, "osbe_runs_total", 'outcome="refused-quota"')).toBe(1);
     expect(logLines.find((l) => l.event === "refusal")).toMatchObject({ client: "127.0.0.1", reason: "quota", language: "c" });
+
+    // The signed-in lecturer, from the same address, has a budget of their own.
+    const lecturer = await post({ language: "c", code: "int main(void){return 0;}\n" }, { Cookie: "osbe_lecturer=signed-in" });
+    expect(lecturer.status).toBe(200);
+    await expect.poll(() => logLines.filter((l) => l.event === "run" && l.client === "lecturer").length).toBe(1);
   });
 
   it("a 5 MiB body gets a 413 the client reads, not a reset", async () => {
