@@ -68,6 +68,8 @@ export async function startTestDocker(): Promise<TestDocker> {
       daemon.kill("SIGTERM");
       await Promise.race([gone, sleep(20_000)]);
       if (daemon.exitCode === null) daemon.kill("SIGKILL");
+      // Its run-time state goes; the data directory (with the image) stays for the next run.
+      fs.rmSync(EXEC_ROOT, { recursive: true, force: true });
     },
   };
 }
