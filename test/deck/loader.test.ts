@@ -6,7 +6,8 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { clearDeckCache, conversionCount, listDecks, loadDeck, resolveCourseFile, resolveDeckAsset } from "../../lib/deck/server";
+import { clearDeckCache, conversionCount, listDecks, loadDeck, resolveCourseFile, resolveDeckAsset, resolveVendorFile, withoutRemoteImports } from "../../lib/deck/server";
+import { REVEAL_THEMES } from "../../lib/deck/server/look";
 import { countSlides, extractSlides, rewriteRelativeUrls } from "../../lib/deck/server/html";
 import { revealOptionsFromAttributes } from "../../lib/deck/reveal-options";
 import { isBroken, type Deck } from "../../lib/deck/types";
@@ -362,6 +363,19 @@ describe("an existing asciidoctor-reveal.js course, as it is", () => {
     expect(deck.look.tone).toBe("dark");
     // no theme: reveal's white with the course palette
     expect((await load("14-warnings", COURSE)).look.stylesheets).toContain("/deck-css/course-palette.css");
+  });
+
+  it("every theme reveal.js ships is served by the site, without its remote web-font imports", async () => {
+    for (const theme of REVEAL_THEMES) {
+      const asset = await resolveVendorFile(["reveal.js", "dist", "theme", `${theme}.css`]);
+      expect(asset, theme).toMatchObject({ contentType: "text/css; charset=utf-8" });
+      const css = withoutRemoteImports(await fs.readFile(asset!.file, "utf8"));
+      expect(css, theme).not.toMatch(/@import\s+url\(\s*["']?https?:/);
+      expect(css, theme).toContain("--r-background-color");
+    }
+    expect(await resolveVendorFile(["reveal.js", "package.json"])).toBeNull();
+    expect(await resolveVendorFile(["mathjax", "es5", "tex-mml-chtml.js"])).not.toBeNull();
+    expect(await resolveVendorFile(["left-pad", "index.js"])).toBeNull();
   });
 
   it(":revealjs_customtheme:, :customcss:, :favicon:, :docinfo: and :notitle:", async () => {
