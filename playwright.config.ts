@@ -36,6 +36,8 @@ export default defineConfig({
       CLIENT_LIMITS: JSON.stringify({ maxConnectionsPerClient: 16 }),
       // Decks' warnings listed on the index and the deck page, as in `npm run dev` (e2e/course.spec.ts).
       DECK_WARNINGS: "show",
+      // The live-lecture tests sign in with it (e2e/live.spec.ts).
+      LECTURER_TOKEN: process.env.LECTURER_TOKEN ?? "e2e-lecturer-token",
     },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,

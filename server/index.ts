@@ -70,7 +70,7 @@ async function main(): Promise<void> {
 
   const server = http.createServer((req, res) => {
     if (runApi(req, res)) return;
-    if (live.auth.handleHttp(req, res)) return;
+    if (live.handleHttp(req, res)) return;
     if (config.metricsPort === null && isMetricsPath(req.url)) return serveMetrics(req, res);
     handleNext(req, res, parse(req.url ?? "/", true)).catch((err) => {
       console.error("request failed", err);

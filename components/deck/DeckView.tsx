@@ -9,12 +9,13 @@
  * Query parameters are reveal's own: `?view=scroll` (scroll view), `?print-pdf` (print/PDF), `?receiver`
  * (the speaker view's previews). The site always uses hash URLs (#/slide-id) so every slide has a URL.
  */
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { RevealApi } from "reveal.js";
 import type { DeckLook, RevealOptions } from "@/lib/deck/types";
 import { insertDocinfo, measureTone, runSlideScripts, stylesheetsLoaded, typesetMath } from "./deck-look";
 import { POSITION_KEY } from "./DevReload";
 import { mountRunners } from "../runner/mount-runners";
+import LiveLayer from "../live/LiveLayer";
 // The theme, the converter's CSS and the course theme follow as <link>s in the deck's order (app/decks/[name]/page.tsx).
 import "reveal.js/dist/reveal.css";
 
@@ -25,6 +26,11 @@ export interface DeckViewProps {
   options: RevealOptions;
   /** Theme tone, docinfo, math, plugins (lib/deck/server/look.ts). */
   look: DeckLook;
+  /** Inside a page of its own (the presenter view) instead of the whole window. */
+  embedded?: boolean;
+  /** Shown in the presenter view, which has its own live controls. */
+  presenter?: boolean;
+  onReady?: (deck: RevealApi) => void;
 }
 
 /** Below this width the scroll view lays slides out narrower, so text stays readable on a phone. */
@@ -99,8 +105,19 @@ function autoSlideMethodName(value: unknown): string | undefined {
   return typeof value === "string" ? /^(?:Reveal\.)?(navigate(?:Next|Prev|Left|Right|Up|Down))$/.exec(value.trim())?.[1] : undefined;
 }
 
-export default function DeckView({ deck: deckName, slidesHtml, options, look }: DeckViewProps) {
+export default function DeckView({
+  deck: deckName,
+  slidesHtml,
+  options,
+  look,
+  embedded = false,
+  presenter = false,
+  onReady,
+}: DeckViewProps) {
   const rootRef = useRef<HTMLDivElement>(null);
+  // The live session (components/live) attaches once reveal.js is ready, except in print and in
+  // the speaker view's previews (`?receiver`), which must not follow anyone.
+  const [liveReveal, setLiveReveal] = useState<RevealApi | null>(null);
 
   useEffect(() => {
     const root = rootRef.current;
@@ -142,6 +159,7 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
         scrollActivationWidth: 500,
         scrollProgress: "auto",
         scrollLayout: "full",
+        embedded,
       };
       if ((scroll || window.innerWidth < 500) && narrow) {
         // Reading on a phone: a narrow logical slide, so text wraps instead of being scaled down to nothing,
@@ -206,6 +224,8 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
         deck.registerKeyboardShortcut("Ctrl + Enter", "Run the example on this slide");
       }
       root.dataset.ready = "true";
+      if (!params.has("receiver") && !params.has("print-pdf")) setLiveReveal(deck);
+      onReady?.(deck);
     })().catch((err) => {
       console.error("reveal.js failed to start", err);
       root.dataset.error = String(err);
@@ -224,9 +244,12 @@ export default function DeckView({ deck: deckName, slidesHtml, options, look }: 
   }, [deckName, slidesHtml, options, look]);
 
   return (
-    <div className="reveal" ref={rootRef} data-tone={look.tone} data-hljs-theme={look.highlightjsTheme ? "" : undefined} lang={look.lang}>
-      {/* biome-ignore lint/security/noDangerouslySetInnerHtml: Asciidoctor renders the course's own files on the server */}
-      <div className="slides" dangerouslySetInnerHTML={{ __html: slidesHtml }} />
-    </div>
+    <>
+      <div className="reveal" ref={rootRef} data-tone={look.tone} data-hljs-theme={look.highlightjsTheme ? "" : undefined} lang={look.lang}>
+        {/* biome-ignore lint/security/noDangerouslySetInnerHtml: Asciidoctor renders the course's own files on the server */}
+        <div className="slides" dangerouslySetInnerHTML={{ __html: slidesHtml }} />
+      </div>
+      {liveReveal && <LiveLayer deck={deckName} reveal={liveReveal} presenter={presenter} />}
+    </>
   );
 }

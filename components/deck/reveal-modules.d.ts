@@ -17,6 +17,11 @@ declare module "reveal.js" {
     getPlugin(id: string): unknown;
     /** Adds a line to the keyboard help ("?"); the key itself is handled elsewhere. */
     registerKeyboardShortcut(key: string, description: string): void;
+    next(): void;
+    getCurrentSlide(): HTMLElement | undefined;
+    getSlideNotes(slide?: HTMLElement): string | null;
+    addKeyBinding(binding: { keyCode: number; key: string; description: string }, callback: () => void): void;
+    removeKeyBinding(keyCode: number): void;
   }
   const Reveal: { new (element: HTMLElement, options?: Record<string, unknown>): RevealApi };
   export default Reveal;

@@ -26,12 +26,15 @@ import { fitConsole, MAX_CONSOLE_ROWS } from "./console-fit";
 
 /** Asks a runner to fit its console to the slide again (its output's rows changed). */
 const REFIT_EVENT = "runner-refit";
+import type { RunnerLiveLink } from "../live/runner-link";
 
 type Phase = "idle" | "queued" | "compiling" | "running" | "done";
 
 export interface CodeRunnerProps {
   deck: string;
   block: RunnableBlock;
+  /** The live lecture (components/live): publishes a lecturer's edits and runs, copies the lecturer's code in. */
+  live?: RunnerLiveLink;
 }
 
 function authorVersion(block: RunnableBlock, fileName: string) {
@@ -65,7 +68,7 @@ function isSlideRunKey(event: KeyboardEvent): boolean {
   return !target?.closest(".ace_editor, input, textarea, select, [contenteditable]");
 }
 
-export default function CodeRunner({ deck, block }: CodeRunnerProps) {
+export default function CodeRunner({ deck, block, live }: CodeRunnerProps) {
   const visibleFiles = block.files.filter((f) => f.visible).map((f) => f.name);
   const [activeFile, setActiveFile] = useState(block.mainFile);
   const [phase, setPhase] = useState<Phase>("idle");
@@ -158,6 +161,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
               return next;
             });
             refreshHiddenToggle();
+            live?.edited();
           },
           label: `${language} code of ${visibleFiles.length > 1 ? name : "the example"}${block.readOnly ? ", read-only" : ""}; Escape, then Tab, leaves the editor`,
           describedBy: hintId,
@@ -177,6 +181,12 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
       }
       refreshHiddenToggle();
       setEditorsReady(true);
+      live?.attach({
+        files: () => [...editors.current].map(([name, e]) => ({ name, ...e.state })),
+        setFiles: (files) => {
+          for (const f of files) editors.current.get(f.name)?.setState({ text: f.text, hidden: f.hidden });
+        },
+      });
     };
     const observer = new IntersectionObserver((seen) => {
       if (seen.some((e) => e.isIntersecting)) {
@@ -306,6 +316,7 @@ export default function CodeRunner({ deck, block }: CodeRunnerProps) {
         setPhase("queued");
         setStatus("server restarting: running it again on another server…");
       },
+      live?.runTag(),
     );
   }, [block, onEvent]);
   runRef.current = run;

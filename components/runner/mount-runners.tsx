@@ -5,7 +5,7 @@
  */
 import { createRoot, type Root } from "react-dom/client";
 import { type RunnableBlock, RunnableBlockSchema } from "../../lib/runnable";
-import CodeRunner from "./CodeRunner";
+import LiveRunner from "../live/LiveRunner";
 
 /** Mounts a runner into every placeholder under root; returns the function that unmounts them. */
 export function mountRunners(root: HTMLElement, deck: string): () => void {
@@ -21,7 +21,8 @@ export function mountRunners(root: HTMLElement, deck: string): () => void {
       continue;
     }
     const reactRoot = createRoot(placeholder);
-    reactRoot.render(<CodeRunner deck={deck} block={block} />);
+    // A runner with the live lecture's part: the lecturer's version beside the student's own.
+    reactRoot.render(<LiveRunner deck={deck} block={block} />);
     roots.push(reactRoot);
   }
   // Deferred: React must not unmount roots synchronously while it is itself unmounting the deck.

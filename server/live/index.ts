@@ -2,6 +2,8 @@
  * Live lectures for one server instance: the stores (Redis when REDIS_URL is set, else memory),
  * the lecturer's sign-in and the hub that serves the rooms over the page's WebSocket.
  */
+import type http from "node:http";
+import { LiveDeckSchema } from "../../lib/protocol";
 import { createLecturerAuth, resolveLecturerToken, type LecturerAuth } from "./lecturer";
 import { createLiveHub, deckExistsIn, type LiveHub } from "./hub";
 import { createMemoryLecturerStore, createMemoryLiveStore } from "./memory-store";
@@ -30,6 +32,8 @@ export function readLiveSettings(env: NodeJS.ProcessEnv = process.env): LiveSett
 }
 
 export interface Live {
+  /** /api/lecturer/* (sign-in) and GET /api/live/status; false for any other request. */
+  handleHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean;
   auth: LecturerAuth;
   hub: LiveHub;
   /** The sign-in token and whether it was generated (to print it). */
@@ -63,7 +67,32 @@ export async function createLive(options: {
   const { log } = options;
   const auth = createLecturerAuth({ store: stores.lecturer, token: token.token, sessionTtlMs: settings.signInTtlMs, log });
   const hub = createLiveHub({ store: stores.live, auth, deckExists: deckExistsIn(options.contentDir), log });
+
+  /**
+   * Whether a deck has a live session, and whether the asker is the lecturer: a page opens its
+   * socket for the session only then, so a page nobody presents holds no connection.
+   */
+  const liveStatus = async (deck: string, cookie: string | null) => {
+    if (!LiveDeckSchema.safeParse(deck).success) return null;
+    const [sessionId, lecturer] = await Promise.all([stores.live.sessionId(deck), auth.isLecturer(cookie)]);
+    return { live: sessionId !== null, lecturer };
+  };
   return {
+    handleHttp(req, res) {
+      if (auth.handleHttp(req, res)) return true;
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname !== "/api/live/status") return false;
+      liveStatus(url.searchParams.get("deck") ?? "", auth.sessionCookie(req))
+        .then((status) => {
+          res.writeHead(status ? 200 : 400, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" });
+          res.end(JSON.stringify(status ?? { error: "give ?deck=<deck name>" }));
+        })
+        .catch((err) => {
+          console.error("live status failed", err);
+          if (!res.headersSent) res.writeHead(500, { "Content-Type": "application/json" }).end('{"error":"internal error"}');
+        });
+      return true;
+    },
     auth,
     hub,
     token,

@@ -41,7 +41,7 @@ describe("npm run check", () => {
       "test/fixtures/decks/escape/index.adoc:5: error: include file is outside the course folder (CONTENT_DIR): ../../secret.adoc",
       "test/fixtures/decks/no-index/index.adoc: error: no index.adoc in the deck folder",
     ]);
-    expect(r.stderr).toContain("8 decks checked: 5 problems");
+    expect(r.stderr).toContain("9 decks checked: 5 problems");
     expect(r.code).toBe(1);
   });
 

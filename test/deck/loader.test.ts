@@ -186,6 +186,7 @@ describe("problems, with file and line", () => {
       ["console", false],
       ["escape", true],
       ["good", false],
+      ["live", false],
       ["many-runnable", false],
       ["no-index", true],
       ["runnable", false],

@@ -29,7 +29,7 @@ export async function startInstance(engine: Engine, stores: LiveStores, idleMs =
   const live = await createLive({ contentDir: CONTENT, settings: { idleMs, signInTtlMs: 3600_000 }, stores, log: (e) => logs.push(e) });
   const runSocket: RunSocket = createRunSocket(engine, createClientLimiter({ maxConnectionsPerClient: 1000 }), { live: live.hub });
   const server = http.createServer((req, res) => {
-    if (!live.auth.handleHttp(req, res)) res.writeHead(404).end();
+    if (!live.handleHttp(req, res)) res.writeHead(404).end();
   });
   server.on("upgrade", (req, socket, head) => {
     if (!runSocket.handleUpgrade(req, socket, head)) socket.destroy();
