@@ -106,8 +106,10 @@ export class Job extends RunLifecycle {
       const { toolchain, info } = chosen;
       this.image = chosen.image;
       const command = toolchain.compileCommand(this.request);
-      // A binary built in one image is never run from the cache in another.
-      const key = CompileCache.key(this.request, chosen.imageId ? { ...info, image: chosen.imageId } : info, command.args);
+      // The key names what the compiler sees (files as compileFiles gives them), and a binary built
+      // in one image is never run from the cache in another.
+      const compiled = toolchain.compileFiles ? { ...this.request, files: toolchain.compileFiles(this.request.files) } : this.request;
+      const key = CompileCache.key(compiled, chosen.imageId ? { ...info, image: chosen.imageId } : info, command.args);
       const { stdin, args, limits } = this.request;
       const slot = await this.admit({
         client: this.options.client,
