@@ -230,7 +230,8 @@ test("a server restart cuts a run off with 'connection lost'; the page reconnect
     await expect(runner.locator(".runner-status")).toContainText("running", { timeout: 30_000 });
 
     const exited = new Promise((resolve) => server.once("exit", resolve));
-    server.kill("SIGTERM");
+    // SIGINT stops at once (SIGTERM would drain: let the run end first, see e2e/replicas.spec.ts).
+    server.kill("SIGINT");
     await exited;
     await expect(runner.locator(".runner-console")).toContainText("connection lost", { timeout: 10_000 });
     await expect(runner.getByRole("button", { name: /Stop/ })).toBeDisabled();
@@ -243,6 +244,6 @@ test("a server restart cuts a run off with 'connection lost'; the page reconnect
       timeout: 30_000,
     });
   } finally {
-    server.kill("SIGTERM");
+    server.kill("SIGINT");
   }
 });
