@@ -123,6 +123,25 @@ test("a compile error underlines its range with a wave the browser draws", async
   expect(style.repeat).toContain("repeat-x");
   expect(style.width).toBeGreaterThan(10);
   expect(style.height).toBeGreaterThan(5);
+  // Under the name gcc points at, on the scaled slide: its ends within a few pixels of the word's.
+  const word = await runner.evaluate((root) => {
+    const line = [...root.querySelectorAll(".ace_line")].find((l) => l.textContent?.includes("undeclared_name"))!;
+    const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const at = node.nodeValue!.indexOf("undeclared_name");
+      if (at < 0) continue;
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + "undeclared_name".length);
+      const r = range.getBoundingClientRect();
+      return { left: r.left, right: r.right };
+    }
+    return null;
+  });
+  expect(word).not.toBeNull();
+  const box = (await underline.boundingBox())!;
+  expect(Math.abs(box.x - word!.left)).toBeLessThan(4);
+  expect(Math.abs(box.x + box.width - word!.right)).toBeLessThan(4);
   await runner.locator(".runner-underline-error").scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SHOTS, "runner-underline.png") });
 });

@@ -108,6 +108,9 @@ export class EditorController {
       tabSize: 4,
       useSoftTabs: true,
       showPrintMargin: false,
+      // reveal.js scales slides with a CSS transform; ACE measures text positions (diagnostic
+      // underlines, cursor) in screen pixels and must undo that scale.
+      hasCssTransforms: true,
       highlightActiveLine: false,
       fixedWidthGutter: true,
       fontFamily: "var(--code-font, 'DejaVu Sans Mono', 'Liberation Mono', monospace)",
