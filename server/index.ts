@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const quotas = createQuotas(store, readQuotaSettings());
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
   let draining = false;
-  const live = await createLive({ contentDir: config.contentDir, redis });
+  // Sign-ins and refused control messages: one JSON line each, like runs and refusals.
+  const live = await createLive({ contentDir: config.contentDir, redis, log: (entry) => log.warn(entry, String(entry.event)) });
   // A signed-in lecturer's runs count against a budget of their own, not the lecture hall's address.
   const runClient = async (req: http.IncomingMessage) =>
     (await live.auth.isLecturer(live.auth.sessionCookie(req))) ? "lecturer" : clientAddress(req);

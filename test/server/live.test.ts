@@ -4,9 +4,12 @@
  * slowed-down wrong tries, revocation on sign-out, refused student control, following, late
  * joiners, mirrored code and output, counts, idle end. Then two instances sharing one Redis.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LiveServerMessage } from "../../lib/protocol";
 import { createEngine } from "../../sandbox";
+import { osbeProfile } from "../../sandbox/kernels/profile";
 import type { Engine } from "../../sandbox/api";
 import { createLiveStores, type LiveStores } from "../../server/live";
 import { closeRedis, connectRedis, type Redis } from "../../server/redis";
@@ -250,6 +253,30 @@ describe("a live session", () => {
     await student.waitFor(is("live-ended"));
     for (const c of [lecturer, student, late]) await c.close();
   });
+
+  it("mirrors a kernel-lab block's serial console the same way", async () => {
+    const { cookie } = await signIn(app.base);
+    const lecturer = await connect(app.base, cookie!);
+    const student = await connect(app.base);
+    lecturer.send({ type: "live-start", deck: "kernel-lab" });
+    await lecturer.waitFor(is("live-state", (m) => m.session !== null));
+    student.send({ type: "live-join", deck: "kernel-lab" });
+    await student.waitFor(is("live-state", (m) => m.session !== null));
+    const hello = fs.readFileSync(path.join(osbeProfile().sourceDir, "src/hello.rs"), "utf8").replace("Hello from the OSByExample kernel!", "hello, lecture hall");
+    lecturer.send({ type: "run", id: "k", live: { deck: "kernel-lab", block: "boot" }, language: "kernel", kernel: "osbe", files: [{ name: "src/hello.rs", content: hello }] });
+    const exit = await student.waitFor(is("live-run", (m) => m.event.type === "exit"), 120_000);
+    expect(exit.event).toMatchObject({ type: "exit", message: "kernel exited: success" });
+    const serial = student
+      .live()
+      .filter((m): m is Extract<LiveServerMessage, { type: "live-run" }> => m.type === "live-run" && m.block === "boot")
+      .map((m) => (m.event.type === "stdout" ? m.event.data : ""))
+      .join("");
+    expect(serial).toMatch(/^hello, lecture hall\n\[syscall\] int 0x80 is ready\n/);
+    lecturer.send({ type: "live-end", deck: "kernel-lab" });
+    await student.waitFor(is("live-ended"));
+    await lecturer.close();
+    await student.close();
+  }, 180_000);
 
   it("tells the lecturer how many students follow and how many detached; the lecturer's reconnect keeps the session", async () => {
     const { cookie } = await signIn(app.base);
