@@ -4,9 +4,12 @@
  * mark and Reset all, sizes on a phone. Layout is measured; nothing waits on wall-clock time.
  */
 import { expect, test, type Locator, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 
 const SHOTS = path.resolve("e2e/screenshots");
+const FORK = "/decks/os-processes#/_fork_one_call_two_returns";
 
 async function ready(page: Page): Promise<void> {
   await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 30_000 });
@@ -21,19 +24,42 @@ async function editorRows(runner: Locator): Promise<{ total: number; rendered: n
 }
 
 test.describe("the whole example on the slide", () => {
+  test("the fork slide shows all its lines at 1280×800 after its fragments are revealed", async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(FORK);
+    await ready(page);
+    const runner = page.locator("section.present:not(.stack) [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    // Reveal the three bullets, as the lecturer does.
+    const bullets = page.locator("section.present:not(.stack) .fragment");
+    const count = await bullets.count();
+    expect(count).toBeGreaterThan(0);
+    for (let i = 0; i < count; i++) await page.keyboard.press("ArrowRight");
+    await expect(page.locator("section.present:not(.stack) .fragment.visible")).toHaveCount(count);
+    // The point of the slide is at its end: the parent's waitpid and printf.
+    await expect(runner.locator(".ace_content")).toContainText("waitpid(pid, NULL, 0);", { timeout: 10_000 });
+    await expect(runner.locator(".ace_content")).toContainText('printf("parent: fork returned');
+    await expect.poll(async () => editorRows(runner), { timeout: 10_000 }).toEqual({ total: 15, rendered: 15 });
+    await expect(runner.locator(".runner-more")).toHaveCount(0);
+    // Nothing of the slide runs off its bottom.
+    const overflow = await page.locator("section.present:not(.stack)").evaluate((s) => s.scrollHeight - Number.parseFloat((s.closest(".slides") as HTMLElement).style.height));
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: path.join(SHOTS, "fit-fork-1280.png") });
+  });
+
   test("a slide without room says how many lines are below and scrolls", async ({ page }) => {
     await page.setViewportSize({ width: 1280, height: 800 });
     // Another example's code on the same slide: the shared height no longer holds all of it.
     await page.goto("/decks/04-runnable#/_hello");
     await ready(page);
-    const runner = page.locator("section.present [data-runner]");
+    const runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
     await runner.locator(".ace_content").click();
     await page.keyboard.press("Control+End");
     for (let i = 0; i < 40; i++) await page.keyboard.press("Enter");
     await page.keyboard.type("// the end");
-    await expect(runner.locator(".runner-hint")).toContainText(/\d+ more lines below: scroll the editor/, { timeout: 10_000 });
-    const overflow = await page.locator("section.present").evaluate((s) => s.scrollHeight - Number.parseFloat((s.closest(".slides") as HTMLElement).style.height));
+    await expect(runner.locator(".runner-more")).toContainText(/\d+ more lines below: scroll the editor/, { timeout: 10_000 });
+    const overflow = await page.locator("section.present:not(.stack)").evaluate((s) => s.scrollHeight - Number.parseFloat((s.closest(".slides") as HTMLElement).style.height));
     expect(overflow).toBeLessThanOrEqual(0);
   });
 
@@ -45,7 +71,7 @@ test.describe("the whole example on the slide", () => {
     await slide.scrollIntoViewIfNeeded();
     const runner = slide.locator("[data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
-    await expect.poll(async () => editorRows(runner), { timeout: 10_000 }).toEqual({ total: 19, rendered: 19 });
+    await expect.poll(async () => editorRows(runner), { timeout: 10_000 }).toEqual({ total: 15, rendered: 15 });
     // Every page as tall as its slide: not clipped, and no screens of blank space (fragments
     // are all shown on a phone instead of one scroll-screen each).
     const largestGap = () =>
@@ -70,6 +96,40 @@ test.describe("the whole example on the slide", () => {
     await page.screenshot({ path: path.join(SHOTS, "fit-fork-phone.png") });
   });
 
+  test("?print-pdf prints every code line, one page per slide", async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto("/decks/os-processes?print-pdf");
+    await ready(page);
+    await expect(page.locator("html")).toHaveClass(/reveal-print/);
+    const slides = await page.locator(".slides section:not(.stack)").count();
+    await expect(page.locator(".pdf-page")).toHaveCount(slides);
+    // Each slide is one page, but for an example whose author fixed a scrolling height (lines=):
+    // it prints all its code, over a second page if need be.
+    const extra = await page.evaluate(() => {
+      const pages = [...document.querySelectorAll<HTMLElement>(".pdf-page")];
+      const one = Math.min(...pages.map((p) => p.offsetHeight));
+      const fork = document.querySelector("section#_fork_one_call_two_returns")!.closest<HTMLElement>(".pdf-page")!;
+      return { fork: fork.offsetHeight / one, total: pages.reduce((n, p) => n + Math.round(p.offsetHeight / one), 0) - pages.length };
+    });
+    expect(extra.fork).toBe(1);
+    // The fork example's code is all there (the static copy of the code prints, not an editor).
+    const code = page.locator("section#_fork_one_call_two_returns .runnable pre");
+    await expect(code).toContainText('printf("parent: fork returned');
+    expect(((await code.textContent()) ?? "").trimEnd().split("\n")).toHaveLength(15);
+    // The PDF Chromium prints: one page per slide.
+    const pdf = await page.pdf({ preferCSSPageSize: true, printBackground: true });
+    const pages = pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) ?? [];
+    expect(pages).toHaveLength(slides + extra.total);
+    const file = path.join(SHOTS, "fit-print.pdf");
+    fs.mkdirSync(SHOTS, { recursive: true });
+    fs.writeFileSync(file, pdf);
+    try {
+      // For a human to look at; pdftoppm (poppler-utils) may be missing.
+      execFileSync("pdftoppm", ["-png", "-r", "40", "-f", "6", "-l", "6", file, path.join(SHOTS, "fit-print")], { timeout: 60_000 });
+    } catch {
+      /* no pdftoppm */
+    }
+  });
 });
 
 test.describe("keyboard, screen readers, edits", () => {
@@ -80,7 +140,7 @@ test.describe("keyboard, screen readers, edits", () => {
   test("Tab reaches the labelled editor, Esc then Tab leaves it, Ctrl+Enter on the slide runs the example", async ({ page }) => {
     await page.goto("/decks/04-runnable#/_hello");
     await ready(page);
-    const runner = page.locator("section.present [data-runner]");
+    const runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
     const run = runner.getByRole("button", { name: "Run the example" });
     await expect(run).toBeEnabled();
@@ -111,7 +171,7 @@ test.describe("keyboard, screen readers, edits", () => {
     page.on("dialog", (dialog) => void dialog.accept());
     await page.goto("/decks/04-runnable#/_hello");
     await ready(page);
-    let runner = page.locator("section.present [data-runner]");
+    let runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
     await expect(runner.locator(".runner-edited")).toHaveCount(0);
     await runner.locator(".ace_content").click();
@@ -125,7 +185,7 @@ test.describe("keyboard, screen readers, edits", () => {
     await page.goto("/decks/04-runnable#/_input");
     await page.reload();
     await ready(page);
-    runner = page.locator("section.present [data-runner]");
+    runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
     await runner.locator(".ace_content").click();
     await page.keyboard.press("Control+End");
@@ -134,7 +194,7 @@ test.describe("keyboard, screen readers, edits", () => {
     await page.goto("/decks/04-runnable#/_hello");
     await page.reload();
     await ready(page);
-    runner = page.locator("section.present [data-runner]");
+    runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".runner-edited")).toBeVisible({ timeout: 30_000 });
     await expect(runner.locator(".ace_content")).toContainText("// mine");
 
@@ -145,7 +205,7 @@ test.describe("keyboard, screen readers, edits", () => {
     await page.goto("/decks/04-runnable#/_input");
     await page.reload();
     await ready(page);
-    runner = page.locator("section.present [data-runner]");
+    runner = page.locator("section.present:not(.stack) [data-runner]");
     await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
     await expect(runner.locator(".ace_content")).not.toContainText("// mine too");
     await expect(runner.locator(".runner-edited")).toHaveCount(0);

@@ -549,15 +549,12 @@ export default function CodeRunner({ deck, block, live }: CodeRunnerProps) {
           }}
         />
       ))}
-      {/* Esc in the editor focuses the hint: Tab then goes on past the editor. */}
-      <div className="runner-hint" id={hintId} ref={hintRef} tabIndex={-1} data-cut={(cutRows[activeFile] ?? 0) > 0 || undefined}>
-        {(cutRows[activeFile] ?? 0) > 0 && (
-          <span className="runner-more">
-            {cutRows[activeFile]} more {cutRows[activeFile] === 1 ? "line" : "lines"} below: scroll the editor ·{" "}
-          </span>
-        )}
-        Esc then Tab leaves the editor · Ctrl+Enter runs
-      </div>
+      {/* Where the code ends on a slide without room for all of it. */}
+      {(cutRows[activeFile] ?? 0) > 0 && (
+        <div className="runner-more">
+          {cutRows[activeFile]} more {cutRows[activeFile] === 1 ? "line" : "lines"} below: scroll the editor
+        </div>
+      )}
       {/* ConsoleView owns this div's children; React never renders into it. */}
       <div className="runner-console-host" ref={consoleHost} hidden={!consoleShown} />
       {phase === "running" && (
@@ -590,8 +587,14 @@ export default function CodeRunner({ deck, block, live }: CodeRunnerProps) {
           </button>
         </form>
       )}
-      <div className="runner-status" role="status">
-        {status}
+      <div className="runner-footer">
+        <div className="runner-status" role="status">
+          {status}
+        </div>
+        {/* Esc in the editor focuses the hint: Tab then goes on past the runner. */}
+        <div className="runner-hint" id={hintId} ref={hintRef} tabIndex={-1}>
+          Esc then Tab leaves the editor · Ctrl+Enter runs
+        </div>
       </div>
     </div>
   );

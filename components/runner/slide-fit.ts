@@ -156,13 +156,26 @@ class SlideFit {
     const scale = slidesBox.height / slideHeight;
     if (!(scale > 0)) return Number.POSITIVE_INFINITY;
     let room = Number.POSITIVE_INFINITY;
+    // In the slide's own pixels, from layout offsets: bounding boxes would move with the slide
+    // transition's transform while reveal.js animates the slide in.
+    const controls = slideControlBoxes(reveal).map((c) => ({
+      top: (c.top - CONTROLS_GAP - slidesBox.top) / scale,
+      left: (c.left - slidesBox.left) / scale,
+      right: (c.right - slidesBox.left) / scale,
+    }));
     for (const t of targets) {
       const runner = t.editor.container.closest<HTMLElement>("[data-runner]") ?? t.editor.container;
-      const box = runner.getBoundingClientRect();
-      for (const control of slideControlBoxes(reveal)) {
-        if (control.left >= box.right || control.right <= box.left) continue;
-        const below = (control.top - CONTROLS_GAP - box.bottom) / scale;
-        room = Math.min(room, reveal.classList.contains("center") ? 2 * below : below);
+      let top = 0;
+      let left = 0;
+      for (let el: HTMLElement | null = runner; el && el !== slides; el = el.offsetParent as HTMLElement | null) {
+        top += el.offsetTop;
+        left += el.offsetLeft;
+      }
+      const bottom = top + runner.offsetHeight;
+      const right = left + runner.offsetWidth;
+      for (const c of controls) {
+        if (c.left >= right || c.right <= left) continue;
+        room = Math.min(room, reveal.classList.contains("center") ? 2 * (c.top - bottom) : c.top - bottom);
       }
     }
     return room;
@@ -180,22 +193,35 @@ class SlideFit {
       // Padding, a horizontal scrollbar: height an editor has beyond its rows.
       extras += Math.max(0, height - shown * lineHeight);
     }
-    const free = Math.min(slideHeight - this.contentBottom(), this.roomAboveControls(targets, slideHeight)) + editorsHeight - extras;
-    let rowsLeft = Math.floor(free / lineHeight);
-    const rows = targets.map((t) => t.fixedLines ?? 0);
-    const flexible = targets.map((_, i) => i).filter((i) => targets[i].fixedLines === null);
-    for (const i of targets.keys()) if (targets[i].fixedLines !== null) rowsLeft -= rows[i];
-    flexible.sort((a, b) => wanted[a] - wanted[b]);
-    flexible.forEach((i, k) => {
-      const share = Math.floor(rowsLeft / (flexible.length - k));
-      rows[i] = Math.max(MIN_ROWS, Math.min(wanted[i], share));
-      rowsLeft -= rows[i];
-    });
-    return rows;
+    // A runner that cannot show all its code says so in a line of its own (".runner-more"): count
+    // that line only where code is cut, or an editor one row short would stay short for its sake.
+    let notices = 0;
+    for (const t of targets) {
+      if (t.fixedLines === null) notices += t.editor.container.parentElement?.querySelector<HTMLElement>(".runner-more")?.offsetHeight ?? 0;
+    }
+    const noticeHeight = lineHeight * 1.15;
+    const free = Math.min(slideHeight - this.contentBottom(), this.roomAboveControls(targets, slideHeight)) + editorsHeight - extras + notices;
+    const rowsFor = (room: number): number[] => {
+      let rowsLeft = Math.floor(room / lineHeight);
+      const rows = targets.map((t) => t.fixedLines ?? 0);
+      const flexible = targets.map((_, i) => i).filter((i) => targets[i].fixedLines === null);
+      for (const i of targets.keys()) if (targets[i].fixedLines !== null) rowsLeft -= rows[i];
+      flexible.sort((a, b) => wanted[a] - wanted[b]);
+      flexible.forEach((i, k) => {
+        const share = Math.floor(rowsLeft / (flexible.length - k));
+        rows[i] = Math.max(MIN_ROWS, Math.min(wanted[i], share));
+        rowsLeft -= rows[i];
+      });
+      return rows;
+    };
+    const rows = rowsFor(free);
+    const cut = targets.filter((t, i) => t.fixedLines === null && rows[i] < wanted[i]).length;
+    if (cut === 0) return rows;
+    return rowsFor(free - cut * noticeHeight);
   }
 }
 
 /** Air between a runner and reveal.js's controls, in viewport pixels. */
 const CONTROLS_GAP = 6;
 
-const REVEAL_EVENTS = ["ready", "slidechanged", "fragmentshown", "fragmenthidden", "resize", "overviewhidden"];
+const REVEAL_EVENTS = ["ready", "slidechanged", "slidetransitionend", "fragmentshown", "fragmenthidden", "resize", "overviewhidden"];
