@@ -151,6 +151,12 @@ test.describe("live lecture", () => {
       await student.keyboard.type("\n// my own note");
       await student.keyboard.press("Escape");
 
+      // The projector: the deck itself in the lecturer's browser, following the presenter view.
+      const projector = await lecturerCtx.newPage();
+      await openDeck(projector);
+      const projectorRunner = projector.locator("section.present [data-runner]");
+      await expect(projectorRunner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+
       // The lecturer edits and runs on the presenter view.
       const lecturerRunner = lecturer.locator(".presenter-current section.present [data-runner]");
       await expect(lecturerRunner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
@@ -166,6 +172,8 @@ test.describe("live lecture", () => {
       await studentRunner.getByRole("tab", { name: /Lecturer/ }).click();
       await expect(studentRunner.locator("[data-live-code]")).toContainText('printf("edited live\\n");', { timeout: 30_000 });
 
+      // The projector shows the lecturer's code in its editor, as typed on the laptop.
+      await expect(projectorRunner.locator(".ace_content")).toContainText('printf("edited live\\n");', { timeout: 30_000 });
       await lecturer.keyboard.press("Control+Enter");
       await expect(studentRunner.locator("[data-live-output]")).toContainText("hello, room\nedited live", { timeout: 60_000 });
       await expect(studentRunner.locator("[data-live-run-status]")).toContainText("exited with code 0", { timeout: 30_000 });

@@ -137,14 +137,19 @@ export default function LiveRunner({ deck, block }: { deck: string; block: Runna
   useEffect(() => {
     if (!client) return;
     return client.on((message, snap) => {
-      if (!message || snap.role === "lecturer" || viewRef.current === "lecturer") return;
-      if ((message.type !== "live-code" && message.type !== "live-run") || message.block !== block.id) return;
+      if (!message || ((message.type !== "live-code" && message.type !== "live-run") || message.block !== block.id)) return;
       const active = document.activeElement;
       const typingHere = Boolean(active?.closest(".ace_editor") && placeholder()?.contains(active));
+      // The lecturer's other device (the projector): their code goes into the editor itself.
+      if (snap.role === "lecturer") {
+        if (message.type === "live-code" && !typingHere) link?.applyOwn(message.files);
+        return;
+      }
+      if (viewRef.current === "lecturer") return;
       if (snap.following && !typingHere) setView("lecturer");
       else setUnseen(true);
     });
-  }, [client, block.id]);
+  }, [client, block.id, link]);
 
   useEffect(() => {
     if (!mirrored) setView("mine");

@@ -24,6 +24,8 @@ const restoreKey = (deck: string, block: string) => `osbe:live-restore:${deck}:$
 
 export class RunnerLink implements RunnerLiveLink {
   private editors: RunnerEditors | null = null;
+  /** Set while the lecturer's own version from another device is put in: that is no new edit to publish. */
+  private applying = false;
 
   constructor(
     private readonly client: LiveClient,
@@ -31,6 +33,7 @@ export class RunnerLink implements RunnerLiveLink {
   ) {}
 
   edited(): void {
+    if (this.applying) return;
     if (this.client.isLecturer && this.client.live && this.editors) this.client.publishCode(this.block, this.editors.files());
   }
 
@@ -47,6 +50,20 @@ export class RunnerLink implements RunnerLiveLink {
 
   get ready(): boolean {
     return this.editors !== null;
+  }
+
+  /**
+   * On the lecturer's other devices (the projector while the laptop types): the lecturer's version
+   * goes into the editor itself, when it differs.
+   */
+  applyOwn(files: LiveFile[]): void {
+    if (!this.editors || JSON.stringify(this.editors.files()) === JSON.stringify(files)) return;
+    this.applying = true;
+    try {
+      this.editors.setFiles(files);
+    } finally {
+      this.applying = false;
+    }
   }
 
   /** Copies the lecturer's version into the student's editors; the student's own is kept to restore. */
