@@ -211,3 +211,23 @@ test.describe("keyboard, screen readers, edits", () => {
     await expect(runner.locator(".runner-edited")).toHaveCount(0);
   });
 });
+
+test("the speaker view's Upcoming label sits above the next slide's preview, not over its heading", async ({ page, context }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto("/decks/os-processes#/_what_is_a_process");
+  await ready(page);
+  const [popup] = await Promise.all([context.waitForEvent("page"), page.keyboard.press("s")]);
+  await popup.setViewportSize({ width: 1100, height: 700 });
+  const label = popup.locator("#upcoming-slide .label");
+  const preview = popup.locator("#upcoming-slide iframe");
+  await expect(label).toBeVisible({ timeout: 30_000 });
+  await expect(preview).toBeAttached({ timeout: 30_000 });
+  await expect
+    .poll(async () => {
+      const [l, f] = [await label.boundingBox(), await preview.boundingBox()];
+      return l && f ? Math.round(f.y - (l.y + l.height)) : -1;
+    }, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(0);
+  await popup.screenshot({ path: path.join(SHOTS, "speaker-view-upcoming.png") });
+  await popup.close();
+});

@@ -15,6 +15,7 @@ import type { DeckLook, RevealOptions } from "@/lib/deck/types";
 import { insertDocinfo, measureTone, runSlideScripts, stylesheetsLoaded, typesetMath } from "./deck-look";
 import { POSITION_KEY } from "./DevReload";
 import { mountRunners } from "../runner/mount-runners";
+import { styleSpeakerView } from "./speaker-view-style";
 import LiveLayer from "../live/LiveLayer";
 // The theme, the converter's CSS and the course theme follow as <link>s in the deck's order (app/decks/[name]/page.tsx).
 import "reveal.js/dist/reveal.css";
@@ -219,6 +220,7 @@ export default function DeckView({
       // Runners mount once the slides are laid out; each creates its editor when first on screen.
       // In print the placeholders' static code is what prints: all of it, laid out before reveal.js
       // sized the PDF pages (a runner mounted later would not fit the page it was given).
+      if (look.plugins.notes) undo.push(styleSpeakerView());
       if (!deck.isPrintView()) {
         unmountRunners = mountRunners(root, deckName);
         deck.registerKeyboardShortcut("Ctrl + Enter", "Run the example on this slide");
