@@ -25,11 +25,20 @@ let server: ChildProcess | null = null;
 
 test.beforeAll(async () => {
   test.setTimeout(180_000);
-  server = spawn("node_modules/.bin/tsx", ["server/index.ts"], {
+  // A failed test restarts the worker: the previous worker's server may still be shutting down.
+  for (let i = 0; i < 120 && (await fetch(`${BASE}/api/health`).then(() => true, () => false)); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const child = spawn("node_modules/.bin/tsx", ["server/index.ts"], {
     env: { ...process.env, PORT: String(PORT), HOST: "127.0.0.1", NODE_ENV: "production", CONTENT_DIR: "content" },
     stdio: "ignore",
   });
-  for (let i = 0; i < 600; i++) {
+  server = child;
+  let exited = false;
+  child.once("exit", () => {
+    exited = true;
+  });
+  for (let i = 0; i < 600 && !exited; i++) {
     try {
       if ((await fetch(`${BASE}/api/health`)).ok) return;
     } catch {
@@ -37,11 +46,18 @@ test.beforeAll(async () => {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error("the course server did not come up");
+  throw new Error(exited ? "the course server exited at start" : "the course server did not come up");
 });
 
-test.afterAll(() => {
-  server?.kill("SIGTERM");
+test.afterAll(async () => {
+  const child = server;
+  server = null;
+  if (!child || child.exitCode !== null) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await gone;
+  clearTimeout(timer);
 });
 
 test("the sample course has decks", () => {
@@ -85,7 +101,8 @@ for (const deck of DECKS) {
       // Editors are created when their slide shows.
       const runners = section.locator("[data-runner]");
       const count = await runners.count();
-      if (count > 0) await expect(section.locator("[data-runner] .ace_editor"), name).toHaveCount(count, { timeout: 60_000 });
+      // (an example of several files has an editor per file)
+      if (count > 0) await expect(section.locator("[data-runner]:has(.ace_editor)"), name).toHaveCount(count, { timeout: 60_000 });
       // The fit settles within a few frames; a slide that does not fit never gets there.
       const measure = () =>
         section.evaluate((s) => {
@@ -97,7 +114,8 @@ for (const deck of DECKS) {
           s.querySelectorAll<HTMLElement>("[data-runner]").forEach((runner, i) => {
             const block = JSON.parse(runner.closest<HTMLElement>("[data-runnable]")?.dataset.runnable ?? "{}") as { lines?: number };
             if (block.lines) return; // the author fixed its height
-            const editor = ace.edit(runner.querySelector(".ace_editor")!);
+            // The editor of the file on show (the others are hidden).
+            const editor = ace.edit(runner.querySelector(".runner-editor.ace_editor:not([hidden])")!);
             const rows = editor.session.getScreenLength();
             const shown = Math.floor((editor.container.clientHeight + 1) / editor.renderer.lineHeight);
             if (shown < rows) found.push(`example ${i + 1} shows ${shown} of its ${rows} lines`);
@@ -113,7 +131,7 @@ for (const deck of DECKS) {
     expect(problems).toEqual([]);
 
     // Print: reveal.js gives a slide as many pages as its content needs. An example with `lines=`
-    // prints all its code, which may take a second page.
+    // or with several files prints all its code, which may take a second page.
     await page.goto(`${BASE}/decks/${deck}?print-pdf`);
     await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 60_000 });
     await expect(page.locator(".pdf-page")).toHaveCount(slides.length, { timeout: 30_000 });
@@ -121,7 +139,11 @@ for (const deck of DECKS) {
       const pages = [...document.querySelectorAll<HTMLElement>(".pdf-page")];
       const one = Math.min(...pages.map((p) => p.offsetHeight));
       const scrolls = (p: HTMLElement) =>
-        [...p.querySelectorAll<HTMLElement>("[data-runnable]")].some((r) => (JSON.parse(r.dataset.runnable ?? "{}") as { lines?: number }).lines);
+        [...p.querySelectorAll<HTMLElement>("[data-runnable]")].some((r) => {
+          const block = JSON.parse(r.dataset.runnable ?? "{}") as { lines?: number; files?: Array<{ visible: boolean }> };
+          // lines=, or several files (on the slide one at a time, in print one after another)
+          return Boolean(block.lines) || (block.files ?? []).filter((f) => f.visible).length > 1;
+        });
       return pages.flatMap((p, i) => (p.offsetHeight > one + 1 && !scrolls(p) ? [`page ${i + 1}: ${p.querySelector("section")?.id}`] : []));
     });
     expect(tall).toEqual([]);
