@@ -86,13 +86,16 @@ class SlideFit {
     return true;
   }
 
-  /** Edits change the number of rows an editor wants; re-fit when that number changed. */
-  private lastRows = new WeakMap<FitTarget, number>();
+  /**
+   * Edits change the number of rows an editor wants, and ACE measures its font (the line height)
+   * only after its first render, later on a busy machine: re-fit when either changed.
+   */
+  private lastShape = new WeakMap<FitTarget, string>();
   private readonly onRender = () => {
     for (const t of this.targets) {
-      const rows = t.editor.session.getScreenLength();
-      if (this.lastRows.get(t) !== rows) {
-        this.lastRows.set(t, rows);
+      const shape = `${t.editor.session.getScreenLength()}×${t.editor.renderer.lineHeight}`;
+      if (this.lastShape.get(t) !== shape) {
+        this.lastShape.set(t, shape);
         this.schedule();
       }
     }
