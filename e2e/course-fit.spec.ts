@@ -54,7 +54,7 @@ test.afterAll(async () => {
   server = null;
   if (!child || child.exitCode !== null) return;
   const gone = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
+  child.kill("SIGINT"); // stop now (SIGTERM would drain), so a restarted worker finds the port free
   const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
   await gone;
   clearTimeout(timer);
