@@ -44,6 +44,7 @@ import {
   type SandboxSpec,
   type SandboxUsage,
 } from "./driver";
+import { resultWithoutRun } from "./outcome";
 
 const MiB = 1024 * 1024;
 const SECCOMP_FD = 3;
@@ -341,17 +342,17 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
     if (!spec) {
       await this.ready.catch(() => undefined);
       await this.endUnstarted();
-      return this.resultWithoutRun();
+      return resultWithoutRun();
     }
     try {
       await this.ready;
     } catch (error) {
       await this.endUnstarted();
-      return { ...this.resultWithoutRun(), signal: null, killed: false, failure: (error as Error).message };
+      return { ...resultWithoutRun(), signal: null, killed: false, failure: (error as Error).message };
     }
     if (this.stopReason === "killed") {
       await this.endUnstarted();
-      return this.resultWithoutRun();
+      return resultWithoutRun();
     }
     return await this.execute(spec);
   }
@@ -382,7 +383,7 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
       this.cgroup.resetCounters();
     } catch (error) {
       await this.endUnstarted();
-      return { ...this.resultWithoutRun(), signal: null, killed: false, failure: `the sandbox could not be set up: ${(error as Error).message}` };
+      return { ...resultWithoutRun(), signal: null, killed: false, failure: `the sandbox could not be set up: ${(error as Error).message}` };
     }
     const cpu = Math.ceil(limits.cpuSeconds);
     const command = encodeCommand({
@@ -483,19 +484,6 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
     return result;
   }
 
-  private resultWithoutRun(): SandboxResult {
-    return {
-      exitCode: null,
-      signal: "SIGKILL",
-      wallMs: 0,
-      cpuMs: 0,
-      peakMemoryBytes: 0,
-      limit: null,
-      killed: true,
-      truncated: { stdout: false, stderr: false },
-      retrieved: false,
-    };
-  }
 
   /** Forwards a stream up to the output limit (the spec's, once started); beyond it, stops the program. */
   private pump(stream: NodeJS.ReadableStream, which: "stdout" | "stderr"): Promise<void> {

@@ -48,7 +48,7 @@ import {
   type SandboxSpec,
   type SandboxUsage,
 } from "./driver";
-import { describeEnd, type FinalFigures, type ProgramEnd } from "./outcome";
+import { describeEnd, type FinalFigures, type ProgramEnd, resultWithoutRun } from "./outcome";
 
 const MiB = 1024 * 1024;
 export const SANDBOX_LABEL = "org.osbyexample.sandbox";
@@ -779,19 +779,6 @@ function parseEnd(text: string): ProgramEnd {
   return null;
 }
 
-function resultWithoutRun(): SandboxResult {
-  return {
-    exitCode: null,
-    signal: "SIGKILL",
-    wallMs: 0,
-    cpuMs: 0,
-    peakMemoryBytes: 0,
-    limit: null,
-    killed: true,
-    truncated: { stdout: false, stderr: false },
-    retrieved: false,
-  };
-}
 
 const RLIMIT = { cpu: 0, fsize: 1, core: 4, nofile: 7, as: 9, msgqueue: 12, rtprio: 14 };
 

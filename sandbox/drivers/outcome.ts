@@ -71,3 +71,18 @@ export function signalName(n: number): string {
   for (const [name, value] of Object.entries(os.constants.signals)) if (value === n) return name;
   return `signal ${n}`;
 }
+
+/** The result of a sandbox whose program never ran (killed before it started, or not set up). */
+export function resultWithoutRun(): SandboxResult {
+  return {
+    exitCode: null,
+    signal: "SIGKILL",
+    wallMs: 0,
+    cpuMs: 0,
+    peakMemoryBytes: 0,
+    limit: null,
+    killed: true,
+    truncated: { stdout: false, stderr: false },
+    retrieved: false,
+  };
+}
