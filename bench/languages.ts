@@ -11,14 +11,10 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createEngine } from "../sandbox";
 import { readCratesManifest } from "../sandbox/toolchains/rust-crates";
-import { createClientLimiter } from "../server/client-limits";
-import { createRunApi } from "../server/run-api";
+import { startBenchServer } from "./server-process";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
 
@@ -80,11 +76,9 @@ async function apiOnce(url: string, which: Case, round: string): Promise<number>
 }
 
 async function main(): Promise<void> {
-  const engine = createEngine();
-  const api = createRunApi(engine, createClientLimiter({ runsPerMinute: 100_000, runBurst: 100_000 }));
-  const server = http.createServer((req, res) => void api(req, res));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/run`;
+  // The server in its own process: the bare runs below block this process's event loop.
+  const { base, child } = await startBenchServer();
+  const url = `http://${base}/api/run`;
 
   console.log(`mixed languages, compile + run, median of ${ROUNDS} (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)})`);
   console.log("case        bare toolchain   POST /api/run (miss)   ratio   bare with the engine's link flags");
@@ -108,8 +102,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await engine.shutdown();
-    server.close();
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
   }
 }
 

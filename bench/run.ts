@@ -13,11 +13,11 @@
  * The server runs in its own process (bench/server.ts), with the defaults of `npm start`.
  * ROUNDS (default 15), HALL (default 200), BENCH_PORT (default: any free port).
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { startBenchServer } from "./server-process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 import WebSocket from "ws";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
@@ -169,24 +169,9 @@ async function hall(base: string, source: (i: number) => string) {
 
 async function main(): Promise<void> {
   const loadBefore = os.loadavg();
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "server.ts")], {
-    env: { ...process.env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-      try {
-        resolve(JSON.parse(line).port);
-      } catch {
-        // not the port line
-      }
-    });
-  });
-  const base = `127.0.0.1:${port}`;
+  const { base, child } = await startBenchServer();
   const results: Record<string, unknown> = {};
   try {
-    await new Promise((r) => setTimeout(r, 1000)); // its prepared sandboxes are ready
     const machine = `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "cpu"}`;
     console.log(`npm run bench — ${machine}; load average at start ${loadBefore.map((l) => l.toFixed(1)).join(" ")}`);
 
