@@ -29,8 +29,8 @@ import type { CompileCache, CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
 import type { ServiceTimes } from "./service-times";
-import { checkReplaceable, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
-import { prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
+import { checkReplaceable, extraPathsProblem, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
+import { mountedDirBinds, prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
 import { formatSeconds, type PhaseLimits } from "./limits";
 import { RunLifecycle, Stopped } from "./run-lifecycle";
 import type { Scheduler } from "./scheduler";
@@ -42,15 +42,17 @@ export interface KernelState {
 }
 
 /**
- * Why a kernel profile cannot run now, if it cannot: its warm tree or image is missing. Checked
- * at each run and by health(), so a warm tree built after the engine started is used at once.
+ * Why a kernel profile cannot run now, if it cannot: its warm tree or image is missing, or an
+ * extra read-only path the sandbox should see is not there for the sandbox user. Checked at each
+ * run and by health(), so a warm tree built after the engine started is used at once.
  */
 export function warmTreeProblem(profile: KernelProfile): string | undefined {
   const target = path.join(profile.sourceDir, profile.targetDir);
   if (!fs.existsSync(target) || !fs.existsSync(path.join(profile.sourceDir, profile.imagePath))) {
     return `kernel ${profile.name} has no warm build tree at ${target} (run scripts/build-kernels.ts)`;
   }
-  return undefined;
+  const problem = extraPathsProblem(profile);
+  return problem ? `kernel ${profile.name}: ${problem}` : undefined;
 }
 
 export interface KernelJobContext {
@@ -182,6 +184,8 @@ export class KernelJob extends RunLifecycle {
       owner: this.ctx.driver.sandboxUser?.(slot),
       // Used only if the trees are on another file system than the warm tree (no hard links).
       warmTargetSeenAt: warmTargetInSandbox(profile),
+      // Folders without lesson files (vendored crates, .cargo, most modules) are mounted, not copied.
+      unchangedDirs: "mount",
     });
     if (this.killed) throw new Stopped();
     return tree;
@@ -209,9 +213,15 @@ export class KernelJob extends RunLifecycle {
       args,
       files: [],
       readWriteBinds: [{ host: tree.sourceDir, sandbox: profile.mountPath }],
-      // Another file system than the warm tree's: the tree's big artifacts are symbolic links into
-      // the warm target, which the run tree hides at its own path; show it read-only elsewhere.
-      readOnlyBinds: sameFileSystem(tree.sourceDir, profile) ? [] : [{ host: path.join(profile.sourceDir, profile.targetDir), sandbox: warmTargetInSandbox(profile) }],
+      readOnlyBinds: [
+        // What the profile names outside its checkout (vendored crates, a linker), at the same paths.
+        ...profile.extraReadOnlyPaths.map((p) => ({ host: p, sandbox: p })),
+        // The run tree's unchanged folders, from the warm tree (the driver mounts them over the tree).
+        ...mountedDirBinds(profile, tree),
+        // Another file system than the warm tree's: the tree's big artifacts are symbolic links into
+        // the warm target, which the run tree hides at its own path; show it read-only elsewhere.
+        ...(sameFileSystem(tree.sourceDir, profile) ? [] : [{ host: path.join(profile.sourceDir, profile.targetDir), sandbox: warmTargetInSandbox(profile) }]),
+      ],
       workdir: profile.mountPath,
       environment: this.ctx.environment,
       env: { TMPDIR: "/tmp", LANG: "C.UTF-8", ...profile.env },
@@ -280,8 +290,9 @@ export class KernelJob extends RunLifecycle {
       argv0: path.basename(program!),
       args,
       files: [],
-      // Only the image, read-only (the cache's copy: no run shares anything writable).
-      readOnlyBinds: [{ host: image, sandbox: imageInSandbox }],
+      // Only the image, read-only (the cache's copy: no run shares anything writable), and what
+      // the profile asks QEMU to see besides (firmware, a second disk), at the same paths.
+      readOnlyBinds: [{ host: image, sandbox: imageInSandbox }, ...profile.qemu.extraReadOnlyPaths.map((p) => ({ host: p, sandbox: p }))],
       environment: this.ctx.environment,
       env: { PATH: "/usr/bin:/bin", HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8" },
       limits,
@@ -347,20 +358,27 @@ function sameFileSystem(dir: string, profile: KernelProfile): boolean {
 }
 
 /**
- * The cache key of a kernel build: the profile's build (name, command, environment, image), the
- * warm tree it starts from (every source file's content and the warm image's identity, so a
- * rebuilt warm tree or an edited kernel never hits an old entry) and the replaced files.
+ * The cache key of a kernel build: the profile's build (name, command, environment, image, extra
+ * paths), the warm tree it starts from (every source file's identity: size, mtime and inode, as
+ * cargo itself judges freshness, and the warm image's, so a rebuilt warm tree or an edited kernel
+ * never hits an old entry) and the replaced files. Identities, not contents: a checkout with
+ * 44 MB of vendored crates must not be read at every run.
  */
 export function cacheKey(profile: KernelProfile, request: KernelRunRequest): string {
   const hash = createHash("sha256");
-  hash.update(JSON.stringify({ kind: "kernel", name: profile.name, build: profile.buildCommand, env: profile.env, image: profile.imagePath }));
+  hash.update(
+    JSON.stringify({ kind: "kernel", name: profile.name, build: profile.buildCommand, env: profile.env, image: profile.imagePath, extra: profile.extraReadOnlyPaths }),
+  );
   const skip = new Set([path.normalize(profile.targetDir), ".git"]);
   const walk = (rel: string) => {
     for (const entry of fs.readdirSync(path.join(profile.sourceDir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const relPath = path.join(rel, entry.name);
       if (skip.has(relPath)) continue;
       if (entry.isDirectory()) walk(relPath);
-      else if (entry.isFile()) hash.update(`\0${relPath}\0`).update(fs.readFileSync(path.join(profile.sourceDir, relPath)));
+      else if (entry.isFile()) {
+        const stat = fs.statSync(path.join(profile.sourceDir, relPath), { bigint: true });
+        hash.update(`\0${relPath}\0${stat.size}:${stat.mtimeNs}:${stat.ino}`);
+      }
     }
   };
   walk("");

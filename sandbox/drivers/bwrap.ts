@@ -568,8 +568,7 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
       "--bind", ws.out, "/out",
       "--ro-bind", this.programDir, PROGRAM_DIR,
       "--ro-bind", this.initHelper, "/sandbox-init",
-      ...shape.readOnlyBinds.flatMap((b) => ["--ro-bind", b.host, b.sandbox]),
-      ...shape.readWriteBinds.flatMap((b) => ["--bind", b.host, b.sandbox]),
+      ...bindArgs(shape),
       "--remount-ro", "/",
       "--seccomp", String(SECCOMP_FD),
       "--",
@@ -577,6 +576,19 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
     ];
     return [...wrapper, ...dropRoot, ...bwrap];
   }
+}
+
+/**
+ * The shape's binds, a folder before anything mounted inside it (a kernel run tree, read-write,
+ * then its unchanged folders, read-only, over it): bwrap mounts in argument order.
+ */
+function bindArgs(shape: SandboxShape): string[] {
+  const binds = [
+    ...shape.readOnlyBinds.map((b) => ({ ...b, option: "--ro-bind" })),
+    ...shape.readWriteBinds.map((b) => ({ ...b, option: "--bind" })),
+  ];
+  const depth = (p: string) => p.split("/").filter(Boolean).length;
+  return binds.sort((a, b) => depth(a.sandbox) - depth(b.sandbox)).flatMap((b) => [b.option, b.host, b.sandbox]);
 }
 
 /** The compiled program into the sandbox's program folder: a hard link on the same file system, else a copy. */

@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 
 /** Where the project's kernels live, resolved from this file (sandbox/kernels/ → kernels/). */
 export const KERNELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../kernels");
@@ -60,12 +61,22 @@ export interface KernelProfile {
    * with the warm tree; everything else big (core, alloc, dependencies) is shared read-only.
    */
   editableCrates: string[];
-  /** The bootable multiboot ELF the build produces, relative to sourceDir. */
+  /** The bootable image the build produces, relative to sourceDir. */
   imagePath: string;
+  /** What the image is, and so how QEMU boots it (see IMAGE_KINDS). */
+  imageKind: ImageKind;
+  /**
+   * Host files or folders outside sourceDir the build needs (vendored crates, a linker, a
+   * toolchain not in /usr), shown read-only to the build sandbox at the same absolute paths.
+   */
+  extraReadOnlyPaths: string[];
   /** The files slides may replace, with the lesson each holds. Any other path is refused. */
   replaceableFiles: ReplaceableFile[];
-  /** QEMU's binary and arguments; `{image}` stands for the kernel image's path. */
-  qemu: { binary: string; args: string[] };
+  /**
+   * QEMU's binary and arguments; `{image}` stands for the kernel image's path. `extraReadOnlyPaths`:
+   * host paths the boot sandbox also sees read-only at the same absolute paths (e.g. firmware).
+   */
+  qemu: { binary: string; args: string[]; extraReadOnlyPaths: string[] };
   /**
    * QEMU's exit status that means success. With isa-debug-exit, a value v written by the kernel
    * becomes status (v << 1) | 1.
@@ -77,6 +88,37 @@ export interface KernelProfile {
   diagnostics: "cargo-json" | "text";
   limits: { build: KernelPhaseLimits; boot: KernelPhaseLimits };
 }
+
+/**
+ * How QEMU boots an image of each kind:
+ *   elf-kernel  a multiboot ELF, loaded by QEMU itself: `-kernel {image}` (the project's kernel,
+ *               the eduOS-rs stage tags)
+ *   raw-disk    a bootable disk image (boot sector, bootloader and kernel), e.g. made by
+ *               `bootimage`: `-drive format=raw,file={image},snapshot=on`; snapshot=on keeps the
+ *               guest's writes in a temporary overlay in the sandbox's /tmp, as the image itself
+ *               is read-only there (and QEMU refuses a read-only IDE disk)
+ *   iso         a bootable CD image (e.g. GRUB made by grub-mkrescue): `-cdrom {image}`
+ */
+export const IMAGE_KINDS = ["elf-kernel", "raw-disk", "iso"] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+
+/** QEMU's arguments that load an image of this kind (`{image}` is replaced at boot). */
+export function imageArgs(kind: ImageKind): string[] {
+  switch (kind) {
+    case "elf-kernel":
+      return ["-kernel", "{image}"];
+    case "raw-disk":
+      return ["-drive", "format=raw,file={image},snapshot=on"];
+    case "iso":
+      return ["-cdrom", "{image}"];
+  }
+}
+
+/** QEMU binaries a profile may name by their guest architecture alone. */
+export const QEMU_SYSTEMS: Record<string, string> = {
+  x86_64: "/usr/bin/qemu-system-x86_64",
+  i386: "/usr/bin/qemu-system-i386",
+};
 
 /** The environment the project's Rust kernels build with: Debian's toolchain in /usr, offline. */
 export function debianRustEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -95,22 +137,50 @@ export function debianRustEnv(extra: Record<string, string> = {}): Record<string
   };
 }
 
-/** QEMU arguments for a multiboot kernel with the serial console on stdout. */
-export function multibootQemuArgs(memoryMiB = 32): string[] {
+/** What the engine's QEMU command line is built from (see qemuArgs). */
+export interface QemuMachine {
+  /** Guest memory. */
+  memoryMiB: number;
+  /** `-machine`: "pc" (i440FX, the default) or "q35", optionally with properties. */
+  machine: string;
+  /** `-cpu`, e.g. "qemu64,apic,fsgsbase,rdtscp,xsave,xsaveopt,fxsr"; undefined: QEMU's default. */
+  cpu?: string;
+  /** `-smp`; undefined: one CPU. */
+  smp?: number;
+  /** How the image is given to QEMU. */
+  imageKind: ImageKind;
+  /** More arguments after the engine's own: devices (`-device …`), another `-drive`… */
+  extraArgs: string[];
+}
+
+/**
+ * QEMU's arguments with the serial console on stdout, isa-debug-exit at 0xf4 and no reboot:
+ * what the engine needs to stream a kernel's console and read its exit, plus the profile's
+ * machine, CPU, memory, image and extra devices.
+ */
+export function qemuArgs(machine: QemuMachine): string[] {
   return [
     "-nodefaults", // no VGA, NIC, floppy...: less to set up, faster boot
-    "-machine", "pc",
+    "-machine", machine.machine,
+    ...(machine.cpu ? ["-cpu", machine.cpu] : []),
+    ...(machine.smp ? ["-smp", String(machine.smp)] : []),
     // A small JIT buffer: QEMU would otherwise reserve 1 GiB, which fails under an address-space rlimit.
     "-accel", "tcg,tb-size=32",
-    "-m", `${memoryMiB}M`,
+    "-m", `${machine.memoryMiB}M`,
     "-display", "none",
     "-monitor", "none",
     "-serial", "stdio",
     // A triple fault resets the CPU; exit instead of rebooting into the same fault forever.
     "-no-reboot",
     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-    "-kernel", "{image}",
+    ...imageArgs(machine.imageKind),
+    ...machine.extraArgs,
   ];
+}
+
+/** QEMU arguments for a multiboot kernel with the serial console on stdout. */
+export function multibootQemuArgs(memoryMiB = 32): string[] {
+  return qemuArgs({ memoryMiB, machine: "pc", imageKind: "elf-kernel", extraArgs: [] });
 }
 
 /**
@@ -155,13 +225,15 @@ export function osbeProfile(kernelsDir = KERNELS_DIR): KernelProfile {
     env: debianRustEnv(),
     editableCrates: ["osbe-kernel"],
     imagePath: "target/i686-osbe/debug/osbe-kernel",
+    imageKind: "elf-kernel",
+    extraReadOnlyPaths: [], // Debian's toolchain and the vendored std crates are all in /usr
     replaceableFiles: [
       { path: "src/hello.rs", lesson: "the boot message" },
       { path: "src/syscall.rs", lesson: "a system call through int 0x80" },
       { path: "src/scheduler.rs", lesson: "a cooperative round-robin scheduler" },
       { path: "src/tasks.rs", lesson: "the tasks the scheduler runs" },
     ],
-    qemu: { binary: "/usr/bin/qemu-system-x86_64", args: multibootQemuArgs(32) },
+    qemu: { binary: "/usr/bin/qemu-system-x86_64", args: multibootQemuArgs(32), extraReadOnlyPaths: [] },
     successExitCode: 33, // the kernel writes 0x10 to isa-debug-exit (src/qemu.rs)
     exitMeanings: { 35: "the kernel panicked" }, // 0x11
     diagnostics: "cargo-json",
@@ -172,13 +244,21 @@ export function osbeProfile(kernelsDir = KERNELS_DIR): KernelProfile {
 /**
  * What a lecturer writes to add an external kernel checkout (JSON). Only name, sourceDir,
  * buildCommand and imagePath are required; the rest defaults to the osbe profile's conventions.
+ * Unknown fields are refused (a misspelt field would otherwise be ignored silently).
  *
- * eduOS-rs, for example (a stage tag checked out in /srv/eduos, its crates vendored):
- *   { "name": "eduos", "sourceDir": "/srv/eduos",
- *     "buildCommand": ["cargo", "build", "--offline", "--target", "i686-eduos.json"],
- *     "imagePath": "target/i686-eduos/debug/eduos-rs",
+ * eduOS-rs, for example (the stage3 tag checked out in /srv/eduos-rs, its crates vendored in
+ * /srv/eduos-vendor, outside the checkout):
+ *   { "name": "eduos", "sourceDir": "/srv/eduos-rs",
+ *     "buildCommand": ["/usr/bin/cargo", "build", "--offline", "--target", "i686-eduos.json", "--message-format=json",
+ *       "--config", "source.crates-io.replace-with=\"vendored\"", "--config", "source.vendored.directory=\"/srv/eduos-vendor\""],
+ *     "env": { "CARGO_TARGET_I686_EDUOS_LINKER": "/usr/bin/ld",
+ *              "CARGO_TARGET_I686_EDUOS_RUSTFLAGS": "-Zcrate-attr=feature(int_lowest_highest_one) -Clinker-flavor=ld -Clink-arg=-melf_i386" },
+ *     "extraReadOnlyPaths": ["/srv/eduos-vendor"],
+ *     "imagePath": "target/i686-eduos/debug/eduos-rs", "imageKind": "elf-kernel",
  *     "editableCrates": ["eduos-rs"], "successExitCode": 5,
- *     "replaceableFiles": [{ "path": "src/lib.rs", "lesson": "..." }] }
+ *     "replaceableFiles": [{ "path": "src/main.rs", "lesson": "the tasks" }] }
+ * A raw disk image (bootimage) instead: "imageKind": "raw-disk", "imagePath": "target/…/bootimage-eduos-rs.bin",
+ * and e.g. "qemu": { "cpu": "qemu64,apic,fsgsbase,rdtscp,xsave,xsaveopt,fxsr", "memoryMiB": 256 }.
  */
 export interface ExternalKernelConfig {
   name: string;
@@ -186,12 +266,29 @@ export interface ExternalKernelConfig {
   sourceDir: string;
   buildCommand: string[];
   imagePath: string;
+  /** Default "elf-kernel" (`-kernel`). */
+  imageKind?: ImageKind;
   targetDir?: string;
   mountPath?: string;
   env?: Record<string, string>;
+  /** Absolute host paths the build sees read-only at the same paths (see KernelProfile). */
+  extraReadOnlyPaths?: string[];
   editableCrates?: string[];
-  replaceableFiles?: ReplaceableFile[];
-  qemu?: { binary?: string; args?: string[]; memoryMiB?: number };
+  replaceableFiles?: Array<{ path: string; lesson?: string }>;
+  qemu?: {
+    /** "x86_64" (default), "i386", or an absolute path to a qemu-system-* binary. */
+    binary?: string;
+    /** The whole argument list instead of the engine's (must contain `{image}`); rarely needed. */
+    args?: string[];
+    memoryMiB?: number;
+    machine?: string;
+    cpu?: string;
+    smp?: number;
+    /** Appended to the engine's arguments: devices, another drive… */
+    extraArgs?: string[];
+    /** Absolute host paths the boot sandbox sees read-only at the same paths. */
+    extraReadOnlyPaths?: string[];
+  };
   successExitCode?: number;
   exitMeanings?: Record<number, string>;
   diagnostics?: "cargo-json" | "text";
@@ -200,56 +297,220 @@ export interface ExternalKernelConfig {
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
+/** Folders the sandbox makes itself: an extra path may not hide them, nor lie inside them. */
+const SANDBOX_OWN_PATHS = ["/proc", "/dev", "/work", "/tmp", "/out", "/program", "/sandbox-init", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/warm"];
+
+/** QEMU options the engine sets itself (the serial console is the run's output; the exit device is read). */
+const QEMU_ENGINE_OPTIONS: Record<string, string> = {
+  "-serial": "the serial console is the run's output (stdio)",
+  "-monitor": "the engine sets it (none)",
+  "-display": "the engine sets it (none)",
+  "-nographic": "the engine sets -display none and the serial console itself",
+  "-daemonize": "QEMU must stay in the run's sandbox",
+  "-qmp": "the engine talks to QEMU through nothing but the serial console",
+  "-pidfile": "the engine watches QEMU itself",
+  "-kernel": 'set "imageKind": "elf-kernel" instead',
+  "-cdrom": 'set "imageKind": "iso" instead',
+  "-machine": 'set "qemu.machine" instead',
+  "-M": 'set "qemu.machine" instead',
+  "-cpu": 'set "qemu.cpu" instead',
+  "-smp": 'set "qemu.smp" instead',
+  "-m": 'set "qemu.memoryMiB" instead',
+  "-accel": "the engine sets it (tcg with a small JIT buffer, which fits the address-space limit)",
+  "-enable-kvm": "the sandbox has no /dev/kvm",
+};
+
+const within = (inner: string, outer: string) => inner === outer || outer === "/" || inner.startsWith(`${outer}/`);
+
+const absolutePath = z
+  .string({ error: "must be an absolute path" })
+  .refine((p) => path.isAbsolute(p), "must be an absolute path")
+  .transform((p) => (p.length > 1 ? path.normalize(p).replace(/\/+$/, "") : p));
+
+const insideSourceDir = z
+  .string({ error: "must be a path inside sourceDir" })
+  .refine((p) => p !== "" && !path.isAbsolute(p) && !path.normalize(p).startsWith("..") && path.normalize(p) !== ".", "must be a path inside sourceDir")
+  .transform((p) => path.normalize(p));
+
+const extraPath = absolutePath.superRefine((p, ctx) => {
+  if (p === "/") ctx.addIssue({ code: "custom", message: "must not be / (the sandbox would see the whole host)" });
+  const own = SANDBOX_OWN_PATHS.find((o) => within(p, o) || within(o, p));
+  if (own && p !== "/") ctx.addIssue({ code: "custom", message: `${p} overlaps the sandbox's own ${own} (it is there already, or would be hidden)` });
+});
+
+const phaseLimits = z.strictObject({
+  memoryMiB: z.number().int().positive().optional(),
+  cpuSeconds: z.number().positive().optional(),
+  wallSeconds: z.number().positive().optional(),
+  processes: z.number().int().positive().optional(),
+  outputBytes: z.number().int().positive().optional(),
+  fileSizeMiB: z.number().int().positive().optional(),
+  openFiles: z.number().int().positive().optional(),
+  addressSpaceMiB: z.number().int().positive().optional(),
+});
+
+/** A QEMU option value: no spaces or shell-ish characters, so it reads as what it is. */
+const qemuValue = z.string().regex(/^[A-Za-z0-9_.,=+-]+$/, "must be a QEMU option value (letters, digits and _ . , = + -)");
+
+const ExternalKernelConfigSchema = z.strictObject({
+  name: z.string({ error: `name must match ${NAME}` }).regex(NAME, `name must match ${NAME}`),
+  description: z.string().optional(),
+  sourceDir: absolutePath,
+  buildCommand: z.array(z.string(), { error: "buildCommand must be a non-empty argv array of strings" }).min(1, "buildCommand must be a non-empty argv array of strings"),
+  imagePath: insideSourceDir,
+  imageKind: z.enum(IMAGE_KINDS, { error: `imageKind must be one of ${IMAGE_KINDS.join(", ")}` }).optional(),
+  targetDir: insideSourceDir.optional(),
+  mountPath: absolutePath.optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  extraReadOnlyPaths: z.array(extraPath).optional(),
+  editableCrates: z.array(z.string()).optional(),
+  replaceableFiles: z.array(z.strictObject({ path: insideSourceDir, lesson: z.string().optional() })).optional(),
+  qemu: z
+    .strictObject({
+      binary: z
+        .string()
+        .refine(
+          (b) => b in QEMU_SYSTEMS || (path.isAbsolute(b) && /^qemu-system-[a-z0-9_]+$/.test(path.basename(b))),
+          `must be ${Object.keys(QEMU_SYSTEMS).join(" or ")}, or an absolute path to a qemu-system-* binary`,
+        )
+        .optional(),
+      args: z.array(z.string()).min(1).optional(),
+      memoryMiB: z.number().int().min(1).max(4096).optional(),
+      machine: qemuValue.optional(),
+      cpu: qemuValue.optional(),
+      smp: z.number().int().min(1).max(8).optional(),
+      extraArgs: z.array(z.string()).optional(),
+      extraReadOnlyPaths: z.array(extraPath).optional(),
+    })
+    .optional(),
+  successExitCode: z.number().int().min(0, "successExitCode must be an exit status (0-255)").max(255, "successExitCode must be an exit status (0-255)").optional(),
+  exitMeanings: z.record(z.string().regex(/^\d{1,3}$/, "exitMeanings' keys must be exit statuses"), z.string()).optional(),
+  diagnostics: z.enum(["cargo-json", "text"]).optional(),
+  limits: z.strictObject({ build: phaseLimits.optional(), boot: phaseLimits.optional() }).optional(),
+});
+
+/** The first problems of a profile that does not parse, as `field: problem` in words. */
+function describeIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "");
+      const message = issue.code === "unrecognized_keys" ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : issue.message;
+      // The messages of required fields already name them.
+      return where && !message.startsWith(`${where} `) ? `${where}: ${message}` : message;
+    })
+    .join("; ");
+}
+
 /** Checks and completes an external kernel's configuration; throws with a readable message. */
 export function externalProfile(config: ExternalKernelConfig): KernelProfile {
-  const where = `kernel profile ${JSON.stringify(config?.name)}`;
+  const where = `kernel profile ${JSON.stringify((config as { name?: unknown } | null)?.name)}`;
   const fail = (why: string): never => {
     throw new Error(`${where}: ${why}`);
   };
-  if (typeof config !== "object" || config === null) fail("must be an object");
-  if (typeof config.name !== "string" || !NAME.test(config.name)) fail(`name must match ${NAME}`);
-  if (typeof config.sourceDir !== "string" || !path.isAbsolute(config.sourceDir)) fail("sourceDir must be an absolute path");
-  if (!Array.isArray(config.buildCommand) || config.buildCommand.length === 0 || !config.buildCommand.every((a) => typeof a === "string"))
-    fail("buildCommand must be a non-empty argv array of strings");
-  const relative = (p: unknown, field: string): string => {
-    if (typeof p !== "string" || p === "" || path.isAbsolute(p) || path.normalize(p).startsWith(".."))
-      fail(`${field} must be a path inside sourceDir`);
-    return path.normalize(p as string);
-  };
-  const imagePath = relative(config.imagePath, "imagePath");
-  const targetDir = relative(config.targetDir ?? "target", "targetDir");
-  const replaceableFiles = (config.replaceableFiles ?? []).map((f, i) => ({
-    path: relative(f?.path, `replaceableFiles[${i}].path`),
-    lesson: typeof f?.lesson === "string" ? f.lesson : "",
-  }));
-  const exitCode = config.successExitCode ?? 33;
-  if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) fail("successExitCode must be an exit status (0-255)");
-  const mountPath = config.mountPath ?? path.normalize(config.sourceDir);
-  if (!path.isAbsolute(mountPath)) fail("mountPath must be absolute");
+  if (typeof config !== "object" || config === null || Array.isArray(config)) fail("must be an object");
+  const parsed = ExternalKernelConfigSchema.safeParse(config);
+  if (!parsed.success) fail(describeIssues(parsed.error.issues));
+  const c = parsed.data!;
+  const mountPath = c.mountPath ?? c.sourceDir;
+
+  // Extra paths next to, never over or under, the kernel's own folders: the run tree is mounted at
+  // mountPath, and the warm tree must stay out of the sandbox's sight but for what runs share.
+  const extraBuild = c.extraReadOnlyPaths ?? [];
+  const extraBoot = c.qemu?.extraReadOnlyPaths ?? [];
+  for (const [field, paths] of [["extraReadOnlyPaths", extraBuild], ["qemu.extraReadOnlyPaths", extraBoot]] as const) {
+    paths.forEach((p, i) => {
+      for (const [name, dir] of [["mountPath", mountPath], ["sourceDir", c.sourceDir]] as const) {
+        if (within(p, dir) || within(dir, p)) {
+          fail(`${field}[${i}]: ${p} overlaps ${name} ${dir} (vendored crates inside the checkout need no extra path; put other things beside it)`);
+        }
+      }
+    });
+  }
+
+  const imageKind: ImageKind = c.imageKind ?? "elf-kernel";
+  const binary = c.qemu?.binary === undefined ? QEMU_SYSTEMS.x86_64! : (QEMU_SYSTEMS[c.qemu.binary] ?? c.qemu.binary);
+  let args: string[];
+  if (c.qemu?.args) {
+    const shaping = (["memoryMiB", "machine", "cpu", "smp", "extraArgs"] as const).filter((k) => c.qemu?.[k] !== undefined);
+    if (shaping.length) fail(`qemu.args replaces the whole command line: give either it or qemu.${shaping.join(", qemu.")}`);
+    if (!c.qemu.args.some((a) => a.includes("{image}"))) fail("qemu.args must contain {image} (where the kernel image goes)");
+    if (c.imageKind) fail("qemu.args replaces the whole command line, which then says how the image is loaded: leave out imageKind");
+    args = [...c.qemu.args];
+  } else {
+    const extraArgs = c.qemu?.extraArgs ?? [];
+    extraArgs.forEach((arg, i) => {
+      const option = arg.startsWith("--") ? arg.slice(1) : arg;
+      const why = QEMU_ENGINE_OPTIONS[option];
+      if (why) fail(`qemu.extraArgs[${i}]: ${arg} is not allowed: ${why}`);
+    });
+    args = qemuArgs({
+      memoryMiB: c.qemu?.memoryMiB ?? 64,
+      machine: c.qemu?.machine ?? "pc",
+      cpu: c.qemu?.cpu,
+      smp: c.qemu?.smp,
+      imageKind,
+      extraArgs,
+    });
+  }
 
   return {
-    name: config.name,
-    description: config.description ?? `external kernel ${config.name}`,
-    sourceDir: path.normalize(config.sourceDir),
-    targetDir,
+    name: c.name,
+    description: c.description ?? `external kernel ${c.name}`,
+    sourceDir: c.sourceDir,
+    targetDir: c.targetDir ?? "target",
     mountPath,
-    buildCommand: [...config.buildCommand],
-    env: debianRustEnv(config.env ?? {}),
-    editableCrates: config.editableCrates ?? [],
-    imagePath,
-    replaceableFiles,
-    qemu: {
-      binary: config.qemu?.binary ?? "/usr/bin/qemu-system-x86_64",
-      args: config.qemu?.args ?? multibootQemuArgs(config.qemu?.memoryMiB ?? 64),
-    },
-    successExitCode: exitCode,
-    exitMeanings: config.exitMeanings ?? {},
-    diagnostics: config.diagnostics ?? (config.buildCommand.some((a) => a.startsWith("--message-format=json")) ? "cargo-json" : "text"),
+    buildCommand: [...c.buildCommand],
+    env: debianRustEnv(c.env ?? {}),
+    editableCrates: c.editableCrates ?? [],
+    imagePath: c.imagePath,
+    imageKind,
+    extraReadOnlyPaths: extraBuild,
+    replaceableFiles: (c.replaceableFiles ?? []).map((f) => ({ path: f.path, lesson: f.lesson ?? "" })),
+    qemu: { binary, args, extraReadOnlyPaths: extraBoot },
+    successExitCode: c.successExitCode ?? 33,
+    exitMeanings: Object.fromEntries(Object.entries(c.exitMeanings ?? {}).map(([k, v]) => [Number(k), v])),
+    diagnostics: c.diagnostics ?? (c.buildCommand.some((a) => a.startsWith("--message-format=json")) ? "cargo-json" : "text"),
     limits: {
-      build: { ...DEFAULT_KERNEL_LIMITS.build, ...config.limits?.build },
-      boot: { ...DEFAULT_KERNEL_LIMITS.boot, ...config.limits?.boot },
+      build: { ...DEFAULT_KERNEL_LIMITS.build, ...c.limits?.build },
+      boot: { ...DEFAULT_KERNEL_LIMITS.boot, ...c.limits?.boot },
     },
   };
+}
+
+/**
+ * Why the sandbox user could not see a profile's extra path, if it could not: missing, or a
+ * folder on the way not searchable (or the path itself not readable) by others. The sandbox runs
+ * as an unprivileged uid, so a path under /root (mode 0700) is not visible in it.
+ */
+export function extraPathProblem(p: string): string | undefined {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(p);
+  } catch {
+    return `${p} does not exist`;
+  }
+  const parts = p.split("/").filter(Boolean);
+  for (let i = 0; i < parts.length; i++) {
+    const dir = `/${parts.slice(0, i).join("/")}`;
+    const mode = fs.statSync(dir).mode;
+    if ((mode & 0o001) === 0) return `${p} is not visible to the sandbox user: ${dir} has mode ${(mode & 0o777).toString(8)} (others may not enter it)`;
+  }
+  if ((stat.mode & 0o004) === 0 || (stat.isDirectory() && (stat.mode & 0o001) === 0)) {
+    return `${p} is not readable by the sandbox user (mode ${(stat.mode & 0o777).toString(8)})`;
+  }
+  return undefined;
+}
+
+/** The first extra read-only path of a profile the sandbox user could not see, with its field. */
+export function extraPathsProblem(profile: { extraReadOnlyPaths: string[]; qemu: { extraReadOnlyPaths: string[] } }): string | undefined {
+  for (const [field, paths] of [["extraReadOnlyPaths", profile.extraReadOnlyPaths], ["qemu.extraReadOnlyPaths", profile.qemu.extraReadOnlyPaths]] as const) {
+    for (const p of paths) {
+      const problem = extraPathProblem(p);
+      if (problem) return `${field}: ${problem}`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -284,7 +545,8 @@ export function findKernelProfile(name: string, profiles = loadKernelProfiles())
 
 /** QEMU's argv for booting `imagePath` (absolute, as the QEMU process sees it). */
 export function qemuArgv(profile: KernelProfile, imagePath: string): string[] {
-  return [profile.qemu.binary, ...profile.qemu.args.map((a) => a.replaceAll("{image}", imagePath))];
+  // Inside an option list (`-drive format=raw,file={image}`) a comma is written twice.
+  return [profile.qemu.binary, ...profile.qemu.args.map((a) => (a === "{image}" ? imagePath : a.replaceAll("{image}", imagePath.replaceAll(",", ",,"))))];
 }
 
 /** Refuses a replaced file a profile does not list (and so any path trickery). */

@@ -54,6 +54,14 @@ export interface RunTreeOptions {
    * recursively, that would hand the warm tree's hard-linked inodes to the sandbox user.
    */
   owner?: { uid: number; gid: number };
+  /**
+   * Folders of the source that hold no replaceable file (vendored crates, most of a big kernel's
+   * modules, .cargo): "copy" (default) copies them like the rest; "mount" leaves an empty folder
+   * in their place and lists them in `mountedDirs`, for the caller to mount the warm tree's
+   * folder there read-only (the sandbox does). A run cannot change them either way, and with
+   * "mount" making a run tree costs the same whether the checkout has 3 MB or 44 MB of crates.
+   */
+  unchangedDirs?: "copy" | "mount";
 }
 
 export interface RunTree {
@@ -66,6 +74,24 @@ export interface RunTree {
   copiedBytes: number;
   linkedFiles: number;
   linkedBytes: number;
+  /**
+   * With `unchangedDirs: "mount"`: folders of the source (relative) that are left empty in the run
+   * tree; mount the warm tree's folder of the same path over each, read-only.
+   */
+  mountedDirs: string[];
+}
+
+/** The folder of the warm tree to mount read-only over a mounted folder of a run tree. */
+export function mountedDirSource(profile: KernelProfile, dir: string): string {
+  return path.join(profile.sourceDir, dir);
+}
+
+/**
+ * Read-only binds that complete a run tree mounted at `profile.mountPath`: its mounted folders
+ * from the warm tree. They must be mounted after (over) the run tree itself.
+ */
+export function mountedDirBinds(profile: KernelProfile, tree: RunTree): Array<{ host: string; sandbox: string }> {
+  return tree.mountedDirs.map((dir) => ({ host: mountedDirSource(profile, dir), sandbox: path.join(profile.mountPath, dir) }));
 }
 
 /** True for files a build of the editable crates writes: these are always copied, never linked. */
@@ -99,6 +125,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
     copiedBytes: 0,
     linkedFiles: 0,
     linkedBytes: 0,
+    mountedDirs: [],
   };
   try {
     await fs.access(warmTarget);
@@ -115,7 +142,14 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
   await own(runDir);
 
   // 1. The source, without the target dir and version-control data.
-  const skip = new Set([path.normalize(profile.targetDir), ".git"]);
+  const targetDir = path.normalize(profile.targetDir);
+  const skip = new Set([targetDir, ".git"]);
+  // Folders a run may change something in: those holding a replaceable file or the target dir.
+  const changeable = new Set<string>();
+  for (const file of [...profile.replaceableFiles.map((f) => f.path), path.join(targetDir, "x")]) {
+    for (let dir = path.dirname(file); dir !== "." && dir !== "/"; dir = path.dirname(dir)) changeable.add(dir);
+  }
+  const mount = options.unchangedDirs === "mount";
   const walkSource = async (rel: string): Promise<void> => {
     const entries = await fs.readdir(path.join(profile.sourceDir, rel), { withFileTypes: true });
     await Promise.all(entries.map(async (entry) => {
@@ -123,7 +157,11 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
       if (skip.has(relPath)) return;
       const from = path.join(profile.sourceDir, relPath);
       const to = path.join(runDir, relPath);
-      if (entry.isDirectory()) {
+      if (entry.isDirectory() && mount && !changeable.has(relPath)) {
+        // A mount point, root's: the sandbox sees the warm tree's folder here, read-only.
+        await fs.mkdir(to, { recursive: true });
+        tree.mountedDirs.push(relPath);
+      } else if (entry.isDirectory()) {
         await fs.mkdir(to, { recursive: true });
         await own(to);
         await walkSource(relPath);
@@ -190,6 +228,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
     await fs.writeFile(to, content);
     await own(to);
   }
+  tree.mountedDirs.sort();
   return tree;
 }
 
