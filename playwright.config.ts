@@ -42,6 +42,8 @@ export default defineConfig({
       DECK_WARNINGS: "show",
       // The live-lecture tests sign in with it (e2e/live.spec.ts).
       LECTURER_TOKEN: process.env.LECTURER_TOKEN ?? "e2e-lecturer-token",
+      // An operator's extra origin (e2e/web-origin.spec.ts).
+      ALLOWED_ORIGINS: "https://mirror.example",
     },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,

@@ -68,7 +68,7 @@ function bareOnce(which: Case, round: string, engineFlags = false): number {
 async function apiOnce(url: string, which: Case, round: string): Promise<number> {
   const language = which === "c+nasm" ? "c" : "rust";
   const start = performance.now();
-  const res = await fetch(url, { method: "POST", body: JSON.stringify({ language, files: files(which, round) }) });
+  const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ language, files: files(which, round) }) });
   const body = await res.json();
   const ms = performance.now() - start;
   if (res.status !== 200 || body.run?.stdout !== "7\n" || body.compile.cached) throw new Error(`api ${which}: ${res.status} ${JSON.stringify(body)}`);

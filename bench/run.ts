@@ -77,7 +77,7 @@ async function apiOnce(base: string, lang: Lang, source: string): Promise<{ ms: 
   const start = performance.now();
   const res = await fetch(`http://${base}/api/run`, {
     method: "POST",
-    headers: { "X-Forwarded-For": nextAddress() },
+    headers: { "X-Forwarded-For": nextAddress(), "Content-Type": "application/json" },
     body: JSON.stringify({ language: lang, code: source }),
   });
   const body = await res.json();

@@ -19,6 +19,7 @@ import { createRunSocket } from "./run-socket";
 import { createUsageStore } from "./usage-store";
 import { createLive } from "./live";
 import { createPrewarmer } from "./prewarm";
+import { createOriginPolicy, readAllowedOrigins, refuseForeignRequest, refuseForeignUpgrade } from "./origin";
 
 async function main(): Promise<void> {
   const config = readServerConfig();
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
   const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
   // The course may name its own images (content/course.json); a broken file stops the start with its name.
   const course = readCourseConfig(config.contentDir);
+  // Pages of other sites may not use /ws or send requests that act (server/origin.ts); a bad ALLOWED_ORIGINS stops the start.
+  const origins = createOriginPolicy(readAllowedOrigins());
+  const logForeign = (req: http.IncomingMessage) => (why: string) =>
+    log.warn({ event: "refusal", reason: "origin", origin: req.headers.origin, host: req.headers.host, forwardedHost: req.headers["x-forwarded-host"], path: req.url?.slice(0, 200) }, why);
   const engine = createEngine({ environments: course.images });
   const store = createUsageStore(redis);
   const limiter = createClientLimiter(readClientLimits(), Date.now, store);
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
   }
 
   const server = http.createServer((req, res) => {
+    if (refuseForeignRequest(origins, req, res, logForeign(req))) return;
     if (runApi(req, res)) return;
     if (live.handleHttp(req, res)) return;
     if (config.metricsPort === null && isMetricsPath(req.url)) return serveMetrics(req, res);
@@ -80,6 +86,7 @@ async function main(): Promise<void> {
   });
 
   server.on("upgrade", (req, socket, head) => {
+    if (refuseForeignUpgrade(origins, req, socket, logForeign(req))) return;
     if (runSocket.handleUpgrade(req, socket, head)) return;
     // Next's own upgrades (hot reload in dev) go to Next.
     upgradeNext(req, socket, head);

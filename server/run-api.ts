@@ -105,6 +105,11 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
 
   async function postRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (isDraining()) throw new HttpError(503, "server restarting, run again", { "Retry-After": "1", Connection: "close" });
+    // A form or text/plain body is what another site's page can send without asking (no CORS preflight).
+    if (!isJson(req.headers["content-type"])) {
+      req.resume();
+      throw new HttpError(415, "send the run as JSON with Content-Type: application/json", { Accept: "application/json", Connection: "close" });
+    }
     const request = parseRunRequest(await readBody(req, bodyTimeoutMs));
     const client = options.runClient ? await options.runClient(req).catch(() => clientAddress(req)) : clientAddress(req);
     const refusal = await accounting.admit(client, request, "http");
@@ -286,6 +291,11 @@ function readBody(req: http.IncomingMessage, timeoutMs: number): Promise<string>
     req.on("end", onEnd);
     req.on("error", onError);
   });
+}
+
+/** `application/json`, with or without parameters (`; charset=utf-8`). */
+function isJson(contentType: string | undefined): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -14,6 +14,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import { clientAddress } from "../client-limits";
+import { isOwnOrigin } from "../origin";
 import type { LecturerStore } from "./store";
 
 export const LECTURER_COOKIE = "osbe_lecturer";
@@ -75,15 +76,13 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return cookies;
 }
 
-/** A browser's request from another site (Origin names a host other than ours) is not trusted. */
+/**
+ * A browser's request from another site (Origin names a host other than ours) is not trusted; one
+ * without Origin is not a browser's cross-site request. The server refuses cross-site requests and
+ * sockets before they get here (server/origin.ts); this is the lecturer's own second check.
+ */
 export function sameOrigin(req: http.IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (!origin) return true; // not a browser's cross-site request: browsers send Origin on those
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
+  return isOwnOrigin(req);
 }
 
 function isHttps(req: http.IncomingMessage): boolean {

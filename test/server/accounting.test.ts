@@ -118,7 +118,7 @@ describe("run accounting over HTTP", () => {
   });
 
   it("a 5 MiB body gets a 413 the client reads, not a reset", async () => {
-    const res = await fetch(`${base}/api/run`, { method: "POST", body: Buffer.alloc(5 * 1024 * 1024, "x") });
+    const res = await fetch(`${base}/api/run`, { method: "POST", headers: { "Content-Type": "application/json" }, body: Buffer.alloc(5 * 1024 * 1024, "x") });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toMatch(/body is larger than \d+ KiB/);
   });

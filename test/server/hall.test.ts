@@ -111,7 +111,7 @@ describe("a lecture hall", () => {
       expect((refused.at(-1) as { message: string }).message).toMatch(/estimated [\d.]+ s for this one/);
       const res = await fetch(`http://${full.base}/api/run`, {
         method: "POST",
-        headers: { "X-Forwarded-For": "10.9.0.3" },
+        headers: { "X-Forwarded-For": "10.9.0.3", "Content-Type": "application/json" },
         body: JSON.stringify({ language: "c", code: HELLO }),
       });
       expect(res.status).toBe(503);

@@ -267,11 +267,12 @@ describe("a busy engine", () => {
     try {
       const sleeper = fetch(url, {
         method: "POST",
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ language: "c", code: "#include <unistd.h>\nint main(void){ sleep(3); return 0; }\n" }),
       });
       // Wait until the first run holds the only slot.
       while ((await tiny.health()).running === 0) await new Promise((r) => setTimeout(r, 50));
-      const res = await fetch(url, { method: "POST", body: JSON.stringify({ language: "c", code: HELLO_C }) });
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ language: "c", code: HELLO_C }) });
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
       expect((await res.json()).error).toMatch(/busy/i);
@@ -286,7 +287,8 @@ describe("a busy engine", () => {
 describe("kernel runs on the wire", () => {
   const hello = (words: string) =>
     fs.readFileSync(path.join(osbeProfile().sourceDir, "src/hello.rs"), "utf8").replace("Hello from the OSByExample kernel!", words);
-  const post = (body: object) => fetch(`http://${base}/api/run`, { method: "POST", body: JSON.stringify(body) });
+  const post = (body: object) =>
+    fetch(`http://${base}/api/run`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
   it("/ws streams a kernel's serial console as stdout, then the outcome in words", async () => {
     const client = await connect();
@@ -385,7 +387,8 @@ describe("per-client bounds on the wire", () => {
 
       // The burst is two: run "one" took a token (the refused "two" did not), so one HTTP run is
       // left and the next is over the rate.
-      const post = () => fetch(`http://127.0.0.1:${port}/api/run`, { method: "POST", body: JSON.stringify({ language: "c", code: HELLO_C }) });
+      const post = () =>
+        fetch(`http://127.0.0.1:${port}/api/run`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ language: "c", code: HELLO_C }) });
       expect((await post()).status).toBe(200);
       const limited = await post();
       expect(limited.status).toBe(429);
