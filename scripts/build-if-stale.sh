@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -f .next/BUILD_ID ]; then
-  newer=$(find app components lib next.config.ts tsconfig.json tsconfig.next.json package-lock.json \
+  newer=$(find app components lib proxy.ts next.config.ts tsconfig.json tsconfig.next.json package-lock.json \
     -newer .next/BUILD_ID -print -quit 2>/dev/null || true)
   if [ -z "$newer" ]; then
     exit 0

@@ -5,12 +5,16 @@
  * (light/dark) when the server could not know it (a custom theme). Each function returns its undo.
  */
 import type { DeckLook } from "@/lib/deck/types";
+import { pageNonce } from "./csp-nonce";
 
 /** Scripts inserted with innerHTML do not run: replace each by a fresh copy that does (in document order). */
 function activateScripts(container: ParentNode): void {
+  // The page's Content-Security-Policy runs scripts with its nonce only; the deck's own scripts get it.
+  const nonce = pageNonce();
   for (const old of Array.from(container.querySelectorAll("script"))) {
     const fresh = document.createElement("script");
     for (const a of Array.from(old.attributes)) fresh.setAttribute(a.name, a.value);
+    if (nonce) fresh.nonce = nonce;
     fresh.textContent = old.textContent;
     old.replaceWith(fresh);
   }

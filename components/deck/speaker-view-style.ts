@@ -3,7 +3,12 @@
  * sits over the top-left corner of the next slide's preview, where our slides have their heading.
  * The plugin has no option for its page's style, so the popup it opens gets a few rules more:
  * the label above the preview instead of over it.
+ *
+ * The popup (about:blank) keeps this page's Content-Security-Policy, which runs only scripts with the
+ * page's nonce: the page the plugin writes into it gets the nonce on its script tags.
  */
+import { pageNonce, withNonce } from "./csp-nonce";
+
 const SPEAKER_WINDOW = "reveal.js - Notes";
 const CSS = `
 #upcoming-slide { padding-top: 46px; }
@@ -16,6 +21,16 @@ export function styleSpeakerView(): () => void {
   const patched: typeof window.open = function (this: Window, ...args) {
     const popup = open.apply(this, args);
     if (popup && args[1] === SPEAKER_WINDOW) {
+      const nonce = pageNonce();
+      if (nonce) {
+        try {
+          const doc = popup.document;
+          const write = doc.write.bind(doc);
+          doc.write = (...html: string[]) => write(...html.map((part) => withNonce(part, nonce)));
+        } catch {
+          /* another origin: not ours to write */
+        }
+      }
       // The plugin writes the speaker view's page right after opening the window.
       setTimeout(() => {
         try {

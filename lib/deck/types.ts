@@ -65,6 +65,12 @@ export interface Deck extends DeckSummary {
   look: DeckLook;
   /** Files outside the deck's folder the deck read (shared includes, docinfo) or links to: absolute paths. */
   dependencies: string[];
+  /**
+   * Files the author marks for serving whatever their type (lib/deck/server/assets.ts): those the slides link
+   * to and the `:downloads:` entries (a file, a folder ending in `/`, a name with `*`), relative to the course
+   * folder with `/`.
+   */
+  servedFiles: string[];
   /** Fingerprint of every file the deck reads; changes whenever the deck's content changes. */
   contentHash: string;
 }

@@ -13,6 +13,7 @@ import { deckExtensions, type DeckContext, type DeckExtension } from "./extensio
 import { listDeckFiles } from "./fingerprint";
 import { countSlides, extractSlides, isRelativeUrl, REVEALJS_DIR_SENTINEL, rewriteRelativeUrls } from "./html";
 import { attributeEntries, deckLook, type AttributeEntry } from "./look";
+import { isPrivatePath, pathSegments } from "./served-files";
 
 export const INDEX_FILE = "index.adoc";
 
@@ -164,6 +165,7 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
     reveal: revealOptionsFromAttributes({}),
     look: EMPTY_LOOK,
     dependencies: [],
+    servedFiles: [],
   });
 
   try {
@@ -241,6 +243,8 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
 
   // Relative URLs (images, links, backgrounds, stylesheets) may point anywhere inside the course folder.
   const used = new Set<string>();
+  /** Files the slides link to: served whatever their type (a private one is not, and the author is told). */
+  const linked = new Set<string>();
   const courseUrl = (value: string): string | null => {
     const cut = value.search(/[?#]/);
     const [target, suffix] = cut < 0 ? [value, ""] : [value.slice(0, cut), value.slice(cut)];
@@ -251,6 +255,7 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
       /* keep it as written */
     }
     const abs = path.resolve(dir, decoded);
+    if (isInside(contentDir, abs) && decoded) linked.add(abs);
     if (isInside(dir, abs)) return `${assetBase}${encodePath(path.relative(dir, abs))}${suffix}`;
     if (!isInside(contentDir, abs)) return null;
     used.add(abs);
@@ -280,6 +285,7 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
     url: courseUrl,
     report: (p, at?: AttributeEntry) => problems.push(problemAt(contentDir, at?.file ?? indexFile, p.message, at?.line, p.severity)),
   });
+  const servedFiles = markedFiles({ doc, dir, contentDir, linked, entries, locate, report: (p) => problems.push(p) });
   problems.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file === indexFile ? -1 : b.file === indexFile ? 1 : a.relFile.localeCompare(b.relFile)));
   const dependencies = [...new Set([...scope.reads, ...used])].filter((f) => !isInside(dir, f)).sort();
   const reveal = revealOptionsFromAttributes(doc.getAttributes() as Record<string, unknown>) as RevealOptions;
@@ -296,5 +302,53 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
     reveal,
     look,
     dependencies,
+    servedFiles,
   };
+}
+
+/**
+ * What the author marks for serving (lib/deck/server/assets.ts): the files the slides link to, and the
+ * `:downloads:` entries (comma-separated, relative to the deck: files, folders ending in `/`, names with `*`),
+ * relative to the course folder. A private file (`_name`, `.name`, inside `private/`) is never served: a link
+ * to one or a listed one is a warning.
+ */
+function markedFiles(input: {
+  doc: Document;
+  dir: string;
+  contentDir: string;
+  linked: Set<string>;
+  entries: AttributeEntry[];
+  locate: (needle: string) => { file: string; line?: number };
+  report: (problem: DeckProblem) => void;
+}): string[] {
+  const { doc, dir, contentDir, linked, entries, locate, report } = input;
+  const marks = new Set<string>();
+  const relative = (abs: string) => path.relative(contentDir, abs).split(path.sep).join("/");
+  for (const abs of linked) {
+    const rel = relative(abs);
+    if (isPrivatePath(pathSegments(rel))) {
+      const at = locate(path.relative(dir, abs).split(path.sep).join("/"));
+      report(problemAt(contentDir, at.file, `${rel} is private (a name beginning with _ or ., or inside a private/ folder): linked but not served`, at.line, "warning"));
+    } else marks.add(rel);
+  }
+  const downloads = doc.getAttribute("downloads");
+  if (typeof downloads === "string" && downloads.trim()) {
+    const entry = [...entries].reverse().find((e) => e.name === "downloads");
+    const at = entry ?? { file: path.join(dir, INDEX_FILE), line: undefined };
+    for (const item of downloads.split(",").map((d) => d.trim()).filter(Boolean)) {
+      const folder = /[\\/]$/.test(item);
+      const abs = path.resolve(dir, item);
+      if (!isInside(contentDir, abs) || abs === contentDir) {
+        report(problemAt(contentDir, at.file, `:downloads: ${item} is outside the course folder (CONTENT_DIR): not served`, at.line, "warning"));
+        continue;
+      }
+      const rel = relative(abs);
+      if (isPrivatePath(pathSegments(rel))) {
+        report(problemAt(contentDir, at.file, `:downloads: ${item} is private (a name beginning with _ or ., or inside a private/ folder): not served`, at.line, "warning"));
+        continue;
+      }
+      marks.add(folder ? `${rel}/` : rel);
+    }
+  }
+  return [...marks].sort();
 }

@@ -125,6 +125,7 @@ export async function loadDeckFolder(name: string, dir: string, root: string, ex
       reveal: {},
       look: EMPTY_LOOK,
       dependencies: [],
+      servedFiles: [],
       contentHash: "",
     };
   }
@@ -168,7 +169,7 @@ export async function listDecks(opts: LoadOptions = {}): Promise<DeckSummary[]> 
   const out: DeckSummary[] = [];
   for (const deck of loaded) {
     if (shared.has(deck.name) && !(await hasIndex(root, deck.name))) continue;
-    const { slidesHtml: _html, reveal: _reveal, contentHash: _hash, look: _look, dependencies: _deps, ...summary } = deck;
+    const { slidesHtml: _html, reveal: _reveal, contentHash: _hash, look: _look, dependencies: _deps, servedFiles: _served, ...summary } = deck;
     out.push(summary);
   }
   return out;
