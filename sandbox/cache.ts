@@ -29,7 +29,16 @@ interface Entry {
   bytes: number;
   lastUsed: number;
   inUse: number;
+  /** The compile output, kept in memory when small (a hit then reads no file). */
+  meta?: CachedCompile;
+  /** When the binary's mtime (the order of eviction after a restart) was last set. */
+  touched: number;
 }
+
+/** Compile outputs up to this size (as JSON) are kept in memory with their entry. */
+const MAX_MEMORY_META_CHARS = 16 * 1024;
+/** A hit sets the binary's mtime at most this often: it only orders eviction after a restart. */
+const TOUCH_INTERVAL_MS = 60_000;
 
 export class CompileCache {
   private readonly entries = new Map<string, Entry>();
@@ -80,17 +89,28 @@ export class CompileCache {
     return this.entries.has(key);
   }
 
-  /** A cached compile, marked in use until release(); null on a miss. */
+  /**
+   * A cached compile, marked in use until release(); null on a miss. A hit of a recent entry
+   * reads nothing from disk: the compile output is in memory and the binary's presence is one stat.
+   */
   async acquire(key: string): Promise<CachedCompile | null> {
     const entry = this.entries.get(key);
     if (!entry) return null;
     try {
-      const meta = JSON.parse(await fsp.readFile(path.join(this.dir, key, "meta.json"), "utf8")) as CachedCompile;
+      let meta = entry.meta;
+      if (!meta) {
+        const text = await fsp.readFile(path.join(this.dir, key, "meta.json"), "utf8");
+        meta = JSON.parse(text) as CachedCompile;
+        if (text.length <= MAX_MEMORY_META_CHARS && this.entries.get(key) === entry) entry.meta = meta;
+      }
       if (!fs.existsSync(this.binaryPath(key))) throw new Error("binary missing");
       entry.inUse++;
       entry.lastUsed = Date.now();
-      const now = new Date();
-      await fsp.utimes(this.binaryPath(key), now, now).catch(() => undefined);
+      if (entry.lastUsed - entry.touched > TOUCH_INTERVAL_MS) {
+        entry.touched = entry.lastUsed;
+        const now = new Date();
+        void fsp.utimes(this.binaryPath(key), now, now).catch(() => undefined);
+      }
       return meta;
     } catch {
       this.forget(key);
@@ -127,18 +147,24 @@ export class CompileCache {
     }
   }
 
+  /**
+   * Synchronous file steps (mkdir, renames, a small JSON file, a stat): they sit between a
+   * compile's end and its program's start, and each takes microseconds where an awaited one
+   * waits its turn in the thread pool.
+   */
   private async store(key: string, incoming: string, meta: CachedCompile): Promise<boolean> {
     const entryDir = path.join(this.dir, key);
     const staging = `${incoming}.entry`;
     try {
-      await fsp.mkdir(staging, { mode: 0o711 });
-      await fsp.rename(incoming, path.join(staging, "main"));
-      await fsp.chmod(path.join(staging, "main"), 0o555);
-      await fsp.writeFile(path.join(staging, "meta.json"), JSON.stringify(meta));
-      const size = (await fsp.stat(path.join(staging, "main"))).size;
-      await fsp.rm(entryDir, { recursive: true, force: true });
-      await fsp.rename(staging, entryDir);
-      this.remember(key, size, Date.now());
+      fs.mkdirSync(staging, { mode: 0o711 });
+      fs.renameSync(incoming, path.join(staging, "main"));
+      fs.chmodSync(path.join(staging, "main"), 0o555);
+      const text = JSON.stringify(meta);
+      fs.writeFileSync(path.join(staging, "meta.json"), text);
+      const size = fs.statSync(path.join(staging, "main")).size;
+      if (fs.existsSync(entryDir)) await fsp.rm(entryDir, { recursive: true, force: true });
+      fs.renameSync(staging, entryDir);
+      this.remember(key, size, Date.now(), text.length <= MAX_MEMORY_META_CHARS ? meta : undefined);
       await this.evict();
       return true;
     } catch {
@@ -156,9 +182,9 @@ export class CompileCache {
     return { entries: this.entries.size, bytes: this.totalBytes };
   }
 
-  private remember(key: string, bytes: number, lastUsed: number): void {
+  private remember(key: string, bytes: number, lastUsed: number, meta?: CachedCompile): void {
     this.forget(key);
-    this.entries.set(key, { bytes, lastUsed, inUse: 0 });
+    this.entries.set(key, { bytes, lastUsed, inUse: 0, touched: lastUsed, ...(meta ? { meta } : {}) });
     this.totalBytes += bytes;
   }
 

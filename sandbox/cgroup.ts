@@ -61,18 +61,20 @@ export class CgroupSet {
   /**
    * Changes the limits of a cgroup made earlier (a prepared sandbox gets its run's limits at start).
    * memsw must stay ≥ memory: when raising, memsw goes first; when lowering, memory does.
+   * Synchronous: on the path of every run, and a few writes of a cgroup file take microseconds,
+   * where five awaited writes (open, write, close each) queue behind the thread pool's other work.
    */
-  async setLimits(limits: CgroupLimits): Promise<void> {
+  setLimits(limits: CgroupLimits): void {
     const mem = String(limits.memoryBytes);
     try {
-      await write(this.dirs.memory, "memory.limit_in_bytes", mem);
-      await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined);
+      writeSync(this.dirs.memory, "memory.limit_in_bytes", mem);
+      tryWriteSync(this.dirs.memory, "memory.memsw.limit_in_bytes", mem);
     } catch {
-      await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined);
-      await write(this.dirs.memory, "memory.limit_in_bytes", mem);
+      tryWriteSync(this.dirs.memory, "memory.memsw.limit_in_bytes", mem);
+      writeSync(this.dirs.memory, "memory.limit_in_bytes", mem);
     }
-    await write(this.dirs.pids, "pids.max", String(limits.processes));
-    await write(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
+    writeSync(this.dirs.pids, "pids.max", String(limits.processes));
+    writeSync(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
   }
 
   /** Zeroes CPU time and peak memory, so a prepared sandbox reports its program's use only. */
@@ -164,6 +166,19 @@ async function removeDir(dir: string, isFreezer: boolean): Promise<void> {
 
 async function write(dir: string, file: string, value: string): Promise<void> {
   await fsp.writeFile(path.join(dir, file), value);
+}
+
+function writeSync(dir: string, file: string, value: string): void {
+  fs.writeFileSync(path.join(dir, file), value);
+}
+
+/** For files absent without swap accounting. */
+function tryWriteSync(dir: string, file: string, value: string): void {
+  try {
+    writeSync(dir, file, value);
+  } catch {
+    // absent
+  }
 }
 
 function readText(dir: string, file: string): string {

@@ -374,12 +374,12 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
     const limits = spec.limits;
     const child = this.child!;
     try {
-      await this.workspace.writeFiles(spec.files, this.uid, this.uid);
+      this.workspace.writeFiles(spec.files, this.uid, this.uid);
       if (spec.programFile) {
         if (path.posix.dirname(spec.program) !== PROGRAM_DIR) throw new Error(`a program file must be placed in ${PROGRAM_DIR}`);
         await linkOrCopy(spec.programFile, path.join(this.programDir, path.posix.basename(spec.program)));
       }
-      await this.cgroup.setLimits({ memoryBytes: limits.memoryMiB * MiB, processes: limits.processes, cpuShares: limits.cpuShares });
+      this.cgroup.setLimits({ memoryBytes: limits.memoryMiB * MiB, processes: limits.processes, cpuShares: limits.cpuShares });
       this.cgroup.resetCounters();
     } catch (error) {
       await this.endUnstarted();
@@ -433,7 +433,7 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
     const result = this.describe(status, how, report, wallMs);
     this.running = false;
     if (spec.retrieve && result.exitCode === 0 && !result.failure) {
-      result.retrieved = await this.workspace.retrieve(path.join("out", spec.retrieve.name), spec.retrieve.destination, spec.retrieve.maxBytes);
+      result.retrieved = this.workspace.retrieveSync(path.join("out", spec.retrieve.name), spec.retrieve.destination, spec.retrieve.maxBytes);
     }
     return result;
   }
@@ -591,10 +591,13 @@ function bindArgs(shape: SandboxShape): string[] {
   return binds.sort((a, b) => depth(a.sandbox) - depth(b.sandbox)).flatMap((b) => [b.option, b.host, b.sandbox]);
 }
 
-/** The compiled program into the sandbox's program folder: a hard link on the same file system, else a copy. */
+/**
+ * The compiled program into the sandbox's program folder: a hard link on the same file system
+ * (one quick system call, made at once rather than through the thread pool), else a copy.
+ */
 async function linkOrCopy(source: string, target: string): Promise<void> {
   try {
-    await fsp.link(source, target);
+    fs.linkSync(source, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
     await fsp.copyFile(source, target);
