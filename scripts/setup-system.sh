@@ -9,6 +9,8 @@ packages=(
   nasm                   # x86-64 assembly (NASM syntax); GNU as comes with binutils
   rustc-web cargo-web    # Rust toolchain in /usr, reachable by the sandbox user (rustup's lives in /root)
   rust-web-src           # Rust sources with vendored crates: offline -Z build-std for no_std kernels
+  rust-web-llvm lld-22   # rust-lld (lld), which x86_64 kernel targets such as eduOS-rs's name as their linker
+  llvm-22                # llvm-objcopy/-objdump/-size/-ar for the bootloader crate's build script and bootimage
   bubblewrap             # the default sandbox driver
   util-linux             # setpriv: drop to an unprivileged user before bwrap
   qemu-system-x86        # boots the teaching kernel
@@ -30,9 +32,7 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+if [ ${#missing[@]} -gt 0 ]; then
 
 echo "setup: installing system packages: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -48,3 +48,26 @@ fi
 # Another apt run (unattended upgrades, a parallel setup) holds the lock for a while: wait for it.
 apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: system packages installed"
+fi
+
+# The bootloader crate's build script and bootimage look for LLVM's tools where rustup's
+# llvm-tools-preview puts them, under `rustc --print sysroot` (/usr); Debian has them in llvm-22.
+tools=/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin
+for tool in objcopy objdump size ar; do
+  if [ "$(readlink "$tools/llvm-$tool" 2>/dev/null)" != "../../../llvm-22/bin/llvm-$tool" ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "setup: linking llvm-$tool into $tools needs root" >&2; exit 1; }
+    ln -sfn "../../../llvm-22/bin/llvm-$tool" "$tools/llvm-$tool"
+  fi
+done
+
+# bootimage builds raw disk images of bootloader-0.9 kernels (eduOS-rs's current version), from
+# the crate registry with Debian's cargo; in /usr/local/bin, which the sandbox sees under /usr.
+bootimage_version=0.10.5
+if [ "$(/usr/local/bin/bootimage --version 2>/dev/null)" != "bootimage $bootimage_version" ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "setup: installing bootimage into /usr/local needs root" >&2; exit 1; }
+  echo "setup: installing bootimage $bootimage_version (cargo install, about half a minute)"
+  home=$(mktemp -d)
+  env -i PATH=/usr/bin:/bin HOME="$home" CARGO_HOME="$home" /usr/bin/cargo install --quiet --locked \
+    --root /usr/local --version "$bootimage_version" bootimage
+  rm -rf "$home"
+fi
