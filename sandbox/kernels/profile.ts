@@ -57,8 +57,9 @@ export interface KernelProfile {
   /** The build's complete environment (nothing is inherited from the server). */
   env: Record<string, string>;
   /**
-   * Crates a run may rebuild. Their artifacts are always copied into a run's tree, never shared
-   * with the warm tree; everything else big (core, alloc, dependencies) is shared read-only.
+   * Crates a run may rebuild (those holding lesson files), for the people reading the profile. Run
+   * trees no longer treat them apart: their big artifacts are shared like any other (a rebuild
+   * writes new files), their incremental caches copied like any other (see ./tree.ts).
    */
   editableCrates: string[];
   /** The bootable image the build produces, relative to sourceDir. */

@@ -38,6 +38,9 @@ function checkout(vendoredMiB: number): KernelProfile {
   write(path.join(src, "target/x86/debug/.fingerprint/kernel-1/output"), 100);
   write(path.join(src, "target/x86/debug/deps/libcore-1.rlib"), 2 * 1024 * 1024);
   write(path.join(src, "target/x86/debug/kernel"), 1000);
+  // The kernel crate's own big rlib (shared: a rebuild writes a new file) and incremental cache (copied).
+  write(path.join(src, "target/x86/debug/deps/libkernel-1.rlib"), 1024 * 1024);
+  write(path.join(src, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin"), 1024 * 1024);
   // Vendored crates: many files, as `cargo vendor` writes them.
   for (let crate = 0; crate < 20 && vendoredMiB > 0; crate++) {
     for (let file = 0; file < 10; file++) {
@@ -73,7 +76,15 @@ describe("run trees", () => {
     // The cost of the run tree does not grow with the vendored crates: not one byte more is copied.
     expect(withCrates.tree.copiedBytes).toBe(withoutCrates.tree.copiedBytes);
     expect(withCrates.tree.copiedFiles).toBe(withoutCrates.tree.copiedFiles);
-    expect(withCrates.tree.copiedBytes).toBeLessThan(64 * 1024); // the files beside lesson files and the fingerprints
+    // The files beside lesson files, the fingerprints and the incremental cache; libcore and the kernel's rlib are linked.
+    expect(withCrates.tree.copiedBytes).toBeLessThan(1024 * 1024 + 64 * 1024);
+    expect(withCrates.tree.linkedBytes).toBe(3 * 1024 * 1024);
+    expect(fs.statSync(path.join(withCrates.runDir, "target/x86/debug/deps/libkernel-1.rlib")).ino).toBe(
+      fs.statSync(path.join(big.sourceDir, "target/x86/debug/deps/libkernel-1.rlib")).ino,
+    );
+    expect(fs.statSync(path.join(withCrates.runDir, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin")).ino).not.toBe(
+      fs.statSync(path.join(big.sourceDir, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin")).ino,
+    );
     // What is mounted instead: every folder without a lesson file, each from the warm tree, read-only.
     expect(withCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm", "vendor"]);
     expect(withoutCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm"]);

@@ -5,10 +5,16 @@
  * scripts/build-kernels.ts) is never written by a run. A run gets:
  *   - a copy of the kernel's source, mtimes preserved, with the slide's files written over it
  *     (new mtime, so cargo sees exactly those files as changed);
- *   - a copy of the target dir in which every small file (fingerprints, dep-info, the editable
- *     crates' artifacts and their incremental cache) is copied with its mtime, and every big
- *     immutable artifact (libcore's 57 MB .rlib and .rmeta, alloc, dependencies, build scripts)
- *     is a hard link to the warm tree's file (or a symbolic link into it: see `share`).
+ *   - a copy of the target dir in which every small file (fingerprints, dep-info) and rustc's
+ *     incremental caches are copied with their mtimes, and every big artifact (libcore's 57 MB
+ *     .rlib and .rmeta, alloc, dependencies, build scripts, and also the kernel crate's own rlib
+ *     and binary) is a hard link to the warm tree's file (or a symbolic link into it: see `share`).
+ *     Hard links are safe because nothing writes an artifact in place: rustc writes rlibs and
+ *     rmeta files to a temporary file and renames it, ld unlinks its output before writing it,
+ *     cargo removes a file before it hard-links ("uplifts") a new one, so a rebuilt artifact is a
+ *     new inode (kernel.test.ts checks the warm tree after real rebuilds). Incremental caches are
+ *     copied, owned by the sandbox user: rustc hard-links them into its next session, which the
+ *     kernel's protected_hardlinks refuses for another user's files (and rustc then warns).
  * Cargo reads the shared artifacts and compares their mtimes, finds core & co. fresh and
  * rebuilds only the edited crate.
  *
@@ -92,16 +98,6 @@ export function mountedDirSource(profile: KernelProfile, dir: string): string {
  */
 export function mountedDirBinds(profile: KernelProfile, tree: RunTree): Array<{ host: string; sandbox: string }> {
   return tree.mountedDirs.map((dir) => ({ host: mountedDirSource(profile, dir), sandbox: path.join(profile.mountPath, dir) }));
-}
-
-/** True for files a build of the editable crates writes: these are always copied, never linked. */
-function belongsToEditableCrate(name: string, crates: string[]): boolean {
-  return crates.some((crate) => {
-    const underscored = crate.replaceAll("-", "_");
-    return [crate, underscored, `lib${underscored}`].some(
-      (prefix) => name === prefix || name.startsWith(`${prefix}-`) || name.startsWith(`${prefix}.`),
-    );
-  });
 }
 
 async function copyPreserving(from: string, to: string, stat: { mode: number; atime: Date; mtime: Date }) {
@@ -195,7 +191,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
         await fs.symlink(await fs.readlink(from), to);
       } else if (entry.isFile()) {
         const stat = await fs.stat(from);
-        const link = stat.size >= linkMinBytes && !insideIncremental && !belongsToEditableCrate(entry.name, profile.editableCrates);
+        const link = stat.size >= linkMinBytes && !insideIncremental;
         if (link) {
           if (share === "hardlink") {
             try {
