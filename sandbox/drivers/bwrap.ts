@@ -31,6 +31,7 @@ import path from "node:path";
 import type { LimitName } from "../../lib/protocol";
 import { CgroupSet, listCgroups } from "../cgroup";
 import { buildInitHelper, COMMAND_FD, encodeCommand, parseStatus, STATUS_FD, type ProgramStatus } from "../init-helper";
+import { buildMountHelper, HelperMounter, processMounter, type Mounter } from "../mount-helper";
 import { seccompFilterBytes } from "../seccomp";
 import { Workspace } from "../workspace";
 import {
@@ -88,6 +89,8 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   private initHelper = "";
   private seccompFile = "";
+  /** Mounts the workspaces' tmpfs: the driver's helper process once prepared (see mount-helper.ts). */
+  private mounter: Mounter = processMounter;
   private readonly waitingSandboxes = new Set<BwrapSandbox>();
 
   constructor(readonly options: BwrapDriverOptions) {}
@@ -101,6 +104,13 @@ export class BwrapDriver implements SandboxDriver {
     await fsp.chmod(this.options.tempRoot, 0o711);
     await this.removeStale();
     this.initHelper = await buildInitHelper(this.options.helperDir);
+    if (!(this.mounter instanceof HelperMounter)) {
+      try {
+        this.mounter = new HelperMounter(await buildMountHelper(this.options.helperDir), this.options.tempRoot);
+      } catch (error) {
+        console.error(`sandbox: the mount helper could not be built (${(error as Error).message.split("\n")[0]}); using mount and umount`);
+      }
+    }
     // Named by its content and written atomically: engines of other checkouts share the helper
     // folder, and a sandbox starting while another engine rewrote one shared file read half a
     // filter (bwrap: "prctl(PR_SET_SECCOMP) reported EINVAL").
@@ -120,10 +130,17 @@ export class BwrapDriver implements SandboxDriver {
   prepareSandbox(name: string, shape: SandboxShape): BwrapSandbox {
     if (!/^[a-z0-9-]{1,80}$/.test(name)) throw new Error(`invalid sandbox name: ${name}`);
     if (!this.initHelper) throw new Error("BwrapDriver.prepare() has not run");
-    const sandbox = new BwrapSandbox(this.options, this.initHelper, this.seccompFile, name, shape);
+    const sandbox = new BwrapSandbox(this.options, this.initHelper, this.seccompFile, this.mounter, name, shape);
     this.waitingSandboxes.add(sandbox);
     void sandbox.startedOrGone.then(() => this.waitingSandboxes.delete(sandbox));
     return sandbox;
+  }
+
+  /** Ends the mount helper; call after every sandbox was removed (the engine's shutdown does). */
+  close(): Promise<void> {
+    if (this.mounter instanceof HelperMounter) this.mounter.close();
+    this.mounter = processMounter;
+    return Promise.resolve();
   }
 
   /** Names of the prepared sandboxes still waiting for work (for tests: what is not a leftover). */
@@ -208,11 +225,12 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
   constructor(readonly options: BwrapDriverOptions,
     private readonly initHelper: string,
     private readonly seccompFile: string,
+    mounter: Mounter,
     readonly name: string,
     readonly shape: SandboxShape,
   ) {
     this.cgroup = new CgroupSet(options.cgroupParent, name);
-    this.workspace = new Workspace(path.join(options.tempRoot, name));
+    this.workspace = new Workspace(path.join(options.tempRoot, name), mounter);
     this.uid = options.uidBase + shape.slot;
     this.started = new Promise((resolve) => (this.settleStarted = resolve));
     this.startedOrGone = this.started.then(() => undefined);
