@@ -54,6 +54,22 @@ describe("npm run check on runnable blocks", { timeout: 150_000 }, () => {
   });
 
   it("shows the pattern and the output when a pattern does not match; honours exit=", async () => {
+    const pattern = await check(["test/fixtures/runnable-pattern"]);
+    expect(pattern.stdout).toBe(
+      [
+        "test/fixtures/runnable-pattern/index.adoc:6: error: runnable block forked-run-1 (c): output does not match the expected pattern:",
+        "  expected (pattern):",
+        "    parent {{NUM}} forked child {{NUM}}",
+        "    done",
+        "  actual:",
+        "    parent 12 forked child 13",
+        "    child done",
+        "",
+      ].join("\n"),
+    );
+    expect(pattern.stderr).toContain("runnable blocks: 1 compiled and run, 1 failed");
+    expect(pattern.code).toBe(1);
+
     const r = await check(["test/fixtures/runnable-ids"]);
     // runnable-ids: the group's main returns 0 though exit=SIGSEGV is promised.
     expect(r.stdout).toContain("test/fixtures/runnable-ids/index.adoc:38: error: runnable block first_slide-pair (c): expected SIGSEGV, but it ended with exit code 0");

@@ -38,7 +38,9 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
     ? new DockerDriver({ ...defaultDockerOptions(), docker: docker.docker, image: docker.image, uidBase })
     : new BwrapDriver({ ...defaultBwrapOptions(), tempRoot, uidBase });
   const concurrency = options.concurrency ?? 2;
-  const engine = createEngine({ driver, cacheDir, namePrefix: prefix, concurrency, ...options });
+  // Kernel runs' trees: in the sandbox temp root with bwrap (the driver's default), beside it with docker.
+  const kernelTreeRoot = docker ? path.join(base, "kernel-runs") : tempRoot;
+  const engine = createEngine({ driver, cacheDir, kernelTreeRoot, namePrefix: prefix, concurrency, ...options });
   return {
     engine,
     driver,

@@ -8,7 +8,6 @@ import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEngine } from "../../sandbox";
 import type { Engine } from "../../sandbox/api";
 import { clientAddress, createClientLimiter } from "../../server/client-limits";
 import { createLogger } from "../../server/log";
@@ -20,7 +19,9 @@ import { createRunApi } from "../../server/run-api";
 import { createUsageStore } from "../../server/usage-store";
 import { metricSum } from "../helpers/cluster";
 import { startRedisServer } from "../helpers/redis-server";
+import { startTestEngine, type TestEngine } from "../sandbox/helpers";
 
+let t: TestEngine;
 let engine: Engine;
 let server: http.Server;
 let base: string;
@@ -34,7 +35,8 @@ const logStream = new Writable({
 });
 
 beforeAll(async () => {
-  engine = createEngine();
+  t = startTestEngine(253_000);
+  engine = t.engine;
   const store = createUsageStore(null);
   const limiter = createClientLimiter({}, Date.now, store);
   const quotas = createQuotas(store, { ...defaultQuotaSettings, cpuSecondsPerWindow: 0.8, flagCpuLimitHits: 2 });
@@ -51,7 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await engine.shutdown();
+  await t.dispose();
   await new Promise((resolve) => server.close(resolve));
 });
 

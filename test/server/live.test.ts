@@ -8,13 +8,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LiveServerMessage } from "../../lib/protocol";
-import { createEngine } from "../../sandbox";
 import { osbeProfile } from "../../sandbox/kernels/profile";
 import type { Engine } from "../../sandbox/api";
 import { createLiveStores, type LiveStores } from "../../server/live";
 import { closeRedis, connectRedis, type Redis } from "../../server/redis";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server";
 import { connect, signIn, startInstance, type Instance } from "./live-harness";
+import { startTestEngine, type TestEngine } from "../sandbox/helpers";
 
 const DECK = "01-sample";
 const HELLO_C = '#include <stdio.h>\nint main(void) { printf("hello from the lecturer\\n"); return 0; }\n';
@@ -27,18 +27,20 @@ const is =
   (m: { type: string }): m is Extract<LiveServerMessage, { type: K }> =>
     m.type === type && where(m as Extract<LiveServerMessage, { type: K }>);
 
+let t: TestEngine;
 let engine: Engine;
 let redisServer: RedisServer;
 const connections: Redis[] = [];
 
 beforeAll(async () => {
-  engine = createEngine();
+  t = startTestEngine(254_000);
+  engine = t.engine;
   redisServer = await startRedisServer(REDIS_PORT);
 });
 afterAll(async () => {
   for (const c of connections) await closeRedis(c);
   await redisServer?.stop();
-  await engine?.shutdown();
+  await t?.dispose();
 });
 
 /** Fresh stores of a kind; Redis ones each on their own connection, as separate instances have. */

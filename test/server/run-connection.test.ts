@@ -9,18 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunEvent, RunRequest } from "../../lib/protocol";
 import { RunConnection } from "../../components/runner/run-connection";
-import { createEngine } from "../../sandbox";
 import type { Engine } from "../../sandbox/api";
 import { createClientLimiter } from "../../server/client-limits";
 import { createRunSocket, type RunSocket } from "../../server/run-socket";
+import { startTestEngine, type TestEngine } from "../sandbox/helpers";
 
+let t: TestEngine;
 let engine: Engine;
 
 beforeAll(() => {
-  engine = createEngine();
+  t = startTestEngine(252_000);
+  engine = t.engine;
 });
 afterAll(async () => {
-  await engine.shutdown();
+  await t.dispose();
 });
 
 async function startServer(port = 0, limits: Parameters<typeof createClientLimiter>[0] = {}): Promise<{ server: http.Server; socket: RunSocket; port: number }> {

@@ -9,20 +9,40 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type ServerMessage, type RunEventMessage, WS_CLOSE } from "../../lib/protocol";
-import { createEngine } from "../../sandbox";
 import { osbeProfile } from "../../sandbox/kernels/profile";
 import type { Engine } from "../../sandbox/api";
+import type { RunEvent } from "../../lib/protocol";
 import { createClientLimiter } from "../../server/client-limits";
 import { createRunApi } from "../../server/run-api";
 import { createRunSocket, type RunSocket } from "../../server/run-socket";
+import { startTestEngine, type TestEngine } from "../sandbox/helpers";
 
+let t: TestEngine;
 let engine: Engine;
 let runSocket: RunSocket;
 let server: http.Server;
 let base: string;
+/** How each run the engine ran ended (its exit or error event), by the run's first argument. */
+const endsByTag = new Map<string, RunEvent>();
 
 beforeAll(async () => {
-  engine = createEngine();
+  t = startTestEngine(250_000);
+  // The server's engine, watched: a test tags a run with its first argument and reads here how the
+  // engine ended it, also after the client that started it is gone.
+  engine = {
+    ...t.engine,
+    run(request, sink, options) {
+      const tag = "args" in request ? request.args[0] : undefined;
+      return t.engine.run(
+        request,
+        (event) => {
+          if (tag && (event.type === "exit" || event.type === "error")) endsByTag.set(tag, event);
+          sink(event);
+        },
+        options,
+      );
+    },
+  };
   const limiter = createClientLimiter();
   const api = createRunApi(engine, limiter);
   runSocket = createRunSocket(engine, limiter);
@@ -38,8 +58,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runSocket.close();
-  await engine.shutdown();
   await new Promise((resolve) => server.close(resolve));
+  await t.expectNothingLeft();
+  await t.dispose();
 });
 
 const HELLO_C = '#include <stdio.h>\nint main(void) { printf("hello from C\\n"); return 0; }\n';
@@ -140,28 +161,39 @@ describe("WebSocket /ws", () => {
     client.ws.close();
   });
 
-  it("kills a run on request and when the connection closes", async () => {
+  // A program that would sleep far past the test's deadlines: only a kill ends it in time. Its
+  // wall-clock limit (60 s, the server's maximum) is twice the 30 s the test waits, and sleeping
+  // uses no CPU, so no limit can stand in for the kill; the exact message tells them apart anyway.
+  const SLEEPER = {
+    language: "c",
+    files: [{ name: "main.c", content: "#include <unistd.h>\nint main(void) { for (;;) sleep(1000); }\n" }],
+    limits: { wallSeconds: 60 },
+  };
+
+  it("kills a run on request: the run ends at once, stopped on request", async () => {
     const client = await connect();
-    const spin = "int main(void) { for (;;) {} }\n";
-    client.send({ type: "run", id: "k", language: "c", files: [{ name: "main.c", content: spin }] });
+    client.send({ type: "run", id: "k", ...SLEEPER, args: ["kill-request"] });
     await client.waitFor((m) => "id" in m && m.id === "k" && m.type === "running");
     client.send({ type: "kill", id: "k" });
-    const end = await client.waitFor(client.isEnd("k"));
-    expect(JSON.stringify(end)).toMatch(/kill|stop/i);
+    const end = await client.waitFor(client.isEnd("k"), 30_000);
+    expect(end).toMatchObject({ type: "exit", phase: "run", signal: "SIGKILL", limit: null, message: "stopped: killed on request" });
+    client.ws.close();
+  });
 
-    client.send({ type: "run", id: "orphan", language: "c", files: [{ name: "main.c", content: spin }] });
+  it("closing the connection kills its runs", async () => {
+    const client = await connect();
+    client.send({ type: "run", id: "orphan", ...SLEEPER, args: ["orphaned"] });
     await client.waitFor((m) => "id" in m && m.id === "orphan" && m.type === "running");
     client.ws.close();
-    // The engine ends the orphaned run well before its 10 s wall limit.
-    const deadline = Date.now() + 8_000;
-    while ((await engine.health()).running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect((await engine.health()).running).toBe(0);
+    const deadline = Date.now() + 30_000;
+    while (!endsByTag.has("orphaned") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(endsByTag.get("orphaned")).toMatchObject({ type: "exit", phase: "run", limit: null, message: "stopped: killed on request" });
+    await t.expectNothingLeft();
   });
 
   it("refuses a second run with an id that is still going", async () => {
     const client = await connect();
-    const spin = "int main(void) { for (;;) {} }\n";
-    client.send({ type: "run", id: "dup", language: "c", files: [{ name: "main.c", content: spin }] });
+    client.send({ type: "run", id: "dup", ...SLEEPER });
     client.send({ type: "run", id: "dup", language: "c", files: [{ name: "main.c", content: HELLO_C }] });
     const err = await client.waitFor((m) => m.type === "protocol-error");
     expect(err).toMatchObject({ id: "dup", message: expect.stringMatching(/already going/) });
@@ -258,7 +290,8 @@ fn main() {
 
 describe("a busy engine", () => {
   it("answers 503 with Retry-After when the queue is full", async () => {
-    const tiny = createEngine({ concurrency: 1, maxWaitSeconds: 0 });
+    const own = startTestEngine(251_000, { concurrency: 1, maxWaitSeconds: 0 });
+    const tiny = own.engine;
     const limiter = createClientLimiter();
     const api = createRunApi(tiny, limiter);
     const busyServer = http.createServer((req, res) => void api(req, res));
@@ -271,15 +304,17 @@ describe("a busy engine", () => {
         body: JSON.stringify({ language: "c", code: "#include <unistd.h>\nint main(void){ sleep(3); return 0; }\n" }),
       });
       // Wait until the first run holds the only slot.
-      while ((await tiny.health()).running === 0) await new Promise((r) => setTimeout(r, 50));
+      const deadline = Date.now() + 30_000;
+      while ((await tiny.health()).running === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect((await tiny.health()).running, "the first run holds the only slot").toBe(1);
       const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ language: "c", code: HELLO_C }) });
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
       expect((await res.json()).error).toMatch(/busy/i);
       expect((await sleeper).status).toBe(200);
     } finally {
-      await tiny.shutdown();
       await new Promise((resolve) => busyServer.close(resolve));
+      await own.dispose();
     }
   });
 });

@@ -170,6 +170,8 @@ export async function convertDeck(opts: ConvertOptions): Promise<ConvertedDeck> 
 
   try {
     await fs.access(indexFile, fs.constants.R_OK);
+    // Access says yes to root for any file, and to a folder: a folder cannot be read either.
+    if ((await fs.stat(indexFile)).isDirectory()) throw Object.assign(new Error("a folder"), { code: "EISDIR" });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     problems.push(
