@@ -84,7 +84,10 @@ test.describe("runnable examples", () => {
     await forever.getByRole("button", { name: /Run/ }).click();
     await expect(forever.locator(".runner-status")).toContainText("running", { timeout: 30_000 });
     await forever.getByRole("button", { name: /Stop/ }).click();
-    await expect(forever.locator(".runner-status")).toContainText(/stopped|killed/, { timeout: 10_000 });
+    // The exact reason: the loop would also end at the CPU limit (5 s), in other words
+    // ("killed: CPU time limit of 5 s exceeded"); only Stop says "killed on request".
+    await expect(forever.locator(".runner-status")).toContainText(/^stopped: killed on request · \d+ ms wall/, { timeout: 30_000 });
+    await expect(forever.locator(".runner-console")).toContainText("stopped: killed on request");
     await expect(forever.getByRole("button", { name: /Stop/ })).toBeDisabled();
 
     await greedy.getByRole("button", { name: /Run/ }).click();
