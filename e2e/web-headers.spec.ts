@@ -74,7 +74,7 @@ test.describe("security headers (issue 16, finding 7)", () => {
     expect(await page.evaluate(() => self.origin)).toBe("null");
   });
 
-  test("slides, docinfo scripts, math and a runner work under the CSP, with no violation", async ({ page, context }) => {
+  test("slides, docinfo scripts, math, a runner, the presenter view work under the CSP, with no violation", async ({ page, context }) => {
     test.setTimeout(180_000);
     const violations = watchCsp(context);
 
@@ -95,6 +95,13 @@ test.describe("security headers (issue 16, finding 7)", () => {
     await runner.getByRole("button", { name: /Run/ }).click();
     await expect(runner.locator(".runner-console")).toContainText("hello, world", { timeout: 90_000 });
     await page.screenshot({ path: path.join(SHOTS, "csp-runner.png") });
+
+    // The presenter view (two reveal.js instances, notes, clock) and the lecturer's sign-in page
+    await page.goto("/decks/06-live/presenter");
+    await expect(page.locator("[data-presenter-notes]")).toBeVisible({ timeout: 30_000 });
+    await expect(page.locator("[data-presenter] .reveal[data-ready=true]").first()).toBeAttached({ timeout: 30_000 });
+    await page.goto("/lecturer");
+    await expect(page.locator(".lecturer-sign-in")).toBeVisible({ timeout: 30_000 });
 
     expect(violations).toEqual([]);
   });
