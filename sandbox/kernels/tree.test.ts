@@ -40,7 +40,13 @@ function checkout(vendoredMiB: number): KernelProfile {
   write(path.join(src, "target/x86/debug/kernel"), 1000);
   // The kernel crate's own big rlib (shared: a rebuild writes a new file) and incremental cache (copied).
   write(path.join(src, "target/x86/debug/deps/libkernel-1.rlib"), 1024 * 1024);
-  write(path.join(src, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin"), 1024 * 1024);
+  const incremental = path.join(src, "target/x86/debug/incremental/kernel-1");
+  write(path.join(incremental, "s-hoqcyul1no-1j6pzyl-ao8umiy41wd39kt9slsv4fawt/query-cache.bin"), 1024 * 1024);
+  write(path.join(incremental, "s-hoqcyul1no-1j6pzyl.lock"), "");
+  // An older session (rustc reads only the newest) and an unfinished one: left out of run trees.
+  write(path.join(incremental, "s-hoqcimd5xv-1hj4ipc-ao8umiy41wd39kt9slsv4fawt/query-cache.bin"), 1024 * 1024);
+  write(path.join(incremental, "s-hoqcimd5xv-1hj4ipc.lock"), "");
+  write(path.join(incremental, "s-hoqczzzzzz-1abcdef-working/query-cache.bin"), 1024 * 1024);
   // Vendored crates: many files, as `cargo vendor` writes them.
   for (let crate = 0; crate < 20 && vendoredMiB > 0; crate++) {
     for (let file = 0; file < 10; file++) {
@@ -82,9 +88,12 @@ describe("run trees", () => {
     expect(fs.statSync(path.join(withCrates.runDir, "target/x86/debug/deps/libkernel-1.rlib")).ino).toBe(
       fs.statSync(path.join(big.sourceDir, "target/x86/debug/deps/libkernel-1.rlib")).ino,
     );
-    expect(fs.statSync(path.join(withCrates.runDir, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin")).ino).not.toBe(
-      fs.statSync(path.join(big.sourceDir, "target/x86/debug/incremental/kernel-1/s-1/query-cache.bin")).ino,
-    );
+    const session = "target/x86/debug/incremental/kernel-1/s-hoqcyul1no-1j6pzyl-ao8umiy41wd39kt9slsv4fawt/query-cache.bin";
+    expect(fs.statSync(path.join(withCrates.runDir, session)).ino).not.toBe(fs.statSync(path.join(big.sourceDir, session)).ino);
+    expect(fs.readdirSync(path.join(withCrates.runDir, "target/x86/debug/incremental/kernel-1")).sort()).toEqual([
+      "s-hoqcyul1no-1j6pzyl-ao8umiy41wd39kt9slsv4fawt",
+      "s-hoqcyul1no-1j6pzyl.lock",
+    ]);
     // What is mounted instead: every folder without a lesson file, each from the warm tree, read-only.
     expect(withCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm", "vendor"]);
     expect(withoutCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm"]);

@@ -100,6 +100,22 @@ export function mountedDirBinds(profile: KernelProfile, tree: RunTree): Array<{ 
   return tree.mountedDirs.map((dir) => ({ host: mountedDirSource(profile, dir), sandbox: path.join(profile.mountPath, dir) }));
 }
 
+/**
+ * Of a crate's incremental folder (`incremental/<crate>-<hash>/`), only what rustc will read: its
+ * newest finished session (`s-<time>-<random>-<svh>/`, time in base 36) and that session's lock
+ * file. Older sessions (rustc deletes them at its next run), unfinished ones (`…-working`) are left
+ * out: a warm tree rebuilt with other flags would otherwise make every run copy them too.
+ */
+function latestSession<T extends { name: string; isDirectory(): boolean }>(entries: T[]): T[] {
+  const session = /^s-([0-9a-z]+)-([0-9a-z]+)-([0-9a-z]+)$/;
+  const finished = entries.filter((e) => e.isDirectory() && session.test(e.name) && !e.name.endsWith("-working"));
+  if (finished.length === 0) return entries;
+  const time = (name: string) => Number.parseInt(session.exec(name)![1]!, 36);
+  const newest = finished.reduce((a, b) => (time(b.name) > time(a.name) ? b : a));
+  const lock = `${newest.name.slice(0, newest.name.lastIndexOf("-"))}.lock`;
+  return entries.filter((e) => e === newest || e.name === lock || !e.name.startsWith("s-"));
+}
+
 async function copyPreserving(from: string, to: string, stat: { mode: number; atime: Date; mtime: Date }) {
   await fs.copyFile(from, to);
   await fs.chmod(to, stat.mode & 0o7777);
@@ -180,7 +196,8 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
     const toDir = path.join(tree.targetDir, rel);
     await fs.mkdir(toDir, { recursive: true });
     await own(toDir);
-    const entries = await fs.readdir(fromDir, { withFileTypes: true });
+    let entries = await fs.readdir(fromDir, { withFileTypes: true });
+    if (insideIncremental && path.basename(path.dirname(rel)) === "incremental") entries = latestSession(entries);
     await Promise.all(entries.map(async (entry) => {
       const relPath = path.join(rel, entry.name);
       const from = path.join(fromDir, entry.name);
