@@ -29,7 +29,7 @@ import type { CompileCache, CachedCompile } from "./cache";
 import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
 import type { ServiceTimes } from "./service-times";
-import { checkReplaceable, extraPathsProblem, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
+import { checkReplaceable, extraPathProblem, extraPathsProblem, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
 import { mountedDirBinds, prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
 import { formatSeconds, type PhaseLimits } from "./limits";
 import { RunLifecycle, Stopped } from "./run-lifecycle";
@@ -51,6 +51,9 @@ export function warmTreeProblem(profile: KernelProfile): string | undefined {
   if (!fs.existsSync(target) || !fs.existsSync(path.join(profile.sourceDir, profile.imagePath))) {
     return `kernel ${profile.name} has no warm build tree at ${target} (run scripts/build-kernels.ts)`;
   }
+  // The build sandbox mounts the warm tree's unchanged folders: the sandbox user must reach them.
+  const source = extraPathProblem(profile.sourceDir);
+  if (source) return `kernel ${profile.name}: its source folder ${source}`;
   const problem = extraPathsProblem(profile);
   return problem ? `kernel ${profile.name}: ${problem}` : undefined;
 }
