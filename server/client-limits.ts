@@ -1,5 +1,6 @@
 /**
- * Per-client bounds: open WebSocket connections and a run rate (token bucket) per address.
+ * Per-client bounds: open WebSocket connections, runs going at once (running or waiting, both
+ * endpoints together) and a run rate (token bucket) per address.
  * Kept where the usage store keeps them: with REDIS_URL in Redis, so the bounds hold across
  * replicas; otherwise in this process's memory.
  *
@@ -7,7 +8,6 @@
  * TRUST_PROXY) is one address: the defaults are sized for that, a few hundred students with a
  * tab or two each and a burst when everyone presses Run at once. CLIENT_LIMITS overrides them.
  */
-import type http from "node:http";
 import { z } from "zod";
 import { createUsageStore, type UsageStore } from "./usage-store";
 
@@ -17,12 +17,19 @@ export interface ClientLimits {
   /** Runs one address may start per minute (WebSocket and HTTP together), with this burst. */
   runsPerMinute: number;
   runBurst: number;
+  /**
+   * Runs one address may have running or waiting at once, WebSocket and HTTP together: one
+   * client cannot fill the sandboxes and the queue (its memory, its wait bound) for everyone.
+   */
+  maxRunsGoingPerClient: number;
 }
 
 export const defaultClientLimits: ClientLimits = {
   maxConnectionsPerClient: 500,
   runsPerMinute: 1200,
   runBurst: 300,
+  // A class behind one NAT address presses Run on the same slide at once.
+  maxRunsGoingPerClient: 300,
 };
 
 const ClientLimitsSchema = z
@@ -30,6 +37,7 @@ const ClientLimitsSchema = z
     maxConnectionsPerClient: z.number().int().positive(),
     runsPerMinute: z.number().positive(),
     runBurst: z.number().int().positive(),
+    maxRunsGoingPerClient: z.number().int().positive(),
   })
   .partial()
   .strict();
@@ -46,7 +54,7 @@ export function readClientLimits(env: Record<string, string | undefined> = proce
   const parsed = ClientLimitsSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
-    throw new Error(`CLIENT_LIMITS: ${issues} (keys: maxConnectionsPerClient, runsPerMinute, runBurst)`);
+    throw new Error(`CLIENT_LIMITS: ${issues} (keys: ${Object.keys(defaultClientLimits).join(", ")})`);
   }
   return { ...defaultClientLimits, ...parsed.data };
 }
@@ -58,6 +66,11 @@ export interface ClientLimiter {
   openConnection(address: string): Promise<() => void>;
   /** Takes one run from the address's budget; returns why it is refused, or null. */
   takeRun(address: string): Promise<string | null>;
+  /**
+   * Counts a run as going (running or waiting) until the returned function is called, or says
+   * why the address may not have one more going now.
+   */
+  takeRunPlace(address: string): Promise<{ release: () => void } | { refusal: string }>;
 }
 
 /**
@@ -90,15 +103,15 @@ export function createClientLimiter(
       }
       return null;
     },
+    async takeRunPlace(address) {
+      const release = await store.takeRunPlace(address, l.maxRunsGoingPerClient, now());
+      if (release) return { release };
+      return {
+        refusal: `too many runs at once from your address: at most ${l.maxRunsGoingPerClient} running or waiting; run again when one of them has ended`,
+      };
+    },
   };
 }
 
-/** The client's address. X-Forwarded-For is trusted only when TRUST_PROXY is set (behind a known proxy). */
-export function clientAddress(req: http.IncomingMessage): string {
-  if (process.env.TRUST_PROXY) {
-    const forwarded = req.headers["x-forwarded-for"];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? "unknown";
-}
+/** The client's address (its /64 for IPv6), from X-Forwarded-For only as TRUST_PROXY allows: server/trust-proxy.ts. */
+export { clientAddress } from "./trust-proxy";

@@ -1,5 +1,6 @@
 /** Server settings from the environment, read once. */
 import path from "node:path";
+import { parseTrustProxy, type TrustProxy } from "./trust-proxy";
 
 export interface ServerConfig {
   port: number;
@@ -12,6 +13,8 @@ export interface ServerConfig {
    * public one, so no proxy or Ingress can hand it out. Unset: /metrics on the main port.
    */
   metricsPort: number | null;
+  /** TRUST_PROXY, checked at start: a value that is not a valid setting stops the server. */
+  trustProxy: TrustProxy;
 }
 
 export function readServerConfig(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -23,6 +26,7 @@ export function readServerConfig(argv: string[] = process.argv, env: NodeJS.Proc
   }
   return {
     port,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     metricsPort,
     host: env.HOST ?? "localhost",
     dev: argv.includes("--dev") || env.NODE_ENV === "development",

@@ -9,6 +9,7 @@ import { readCourseConfig } from "../lib/deck/server/course";
 import { createEngine } from "../sandbox";
 import { readServerConfig } from "./config";
 import { clientAddress, createClientLimiter, readClientLimits } from "./client-limits";
+import { answerMalformedPath, decodablePath, refuseUpgrade } from "./http-guards";
 import { log } from "./log";
 import { createMetrics } from "./metrics";
 import { createQuotas, readQuotaSettings } from "./quotas";
@@ -17,12 +18,24 @@ import { createRunAccounting } from "./run-accounting";
 import { createRunApi } from "./run-api";
 import { createRunSocket } from "./run-socket";
 import { createUsageStore } from "./usage-store";
+import { httpServerOptions, readWebLimits } from "./web-limits";
 import { createLive } from "./live";
 import { createPrewarmer } from "./prewarm";
 import { createOriginPolicy, readAllowedOrigins, refuseForeignRequest, refuseForeignUpgrade } from "./origin";
 
 async function main(): Promise<void> {
-  const config = readServerConfig();
+  // Settings first: a bad one stops the server with its name, before anything starts.
+  let config: ReturnType<typeof readServerConfig>;
+  let webLimits: ReturnType<typeof readWebLimits>;
+  let clientLimits: ReturnType<typeof readClientLimits>;
+  try {
+    config = readServerConfig();
+    webLimits = readWebLimits();
+    clientLimits = readClientLimits();
+  } catch (err) {
+    console.error(`OSByExample cannot start: ${(err as Error).message}`);
+    process.exit(1);
+  }
   // Next reads CONTENT_DIR itself (lib/deck); make the resolved folder the one it sees.
   process.env.CONTENT_DIR = config.contentDir;
   // No request leaves the machine: Next.js would otherwise send anonymous telemetry.
@@ -38,7 +51,7 @@ async function main(): Promise<void> {
     log.warn({ event: "refusal", reason: "origin", origin: req.headers.origin, host: req.headers.host, forwardedHost: req.headers["x-forwarded-host"], path: req.url?.slice(0, 200) }, why);
   const engine = createEngine({ environments: course.images });
   const store = createUsageStore(redis);
-  const limiter = createClientLimiter(readClientLimits(), Date.now, store);
+  const limiter = createClientLimiter(clientLimits, Date.now, store);
   const metrics = createMetrics(engine);
   const quotas = createQuotas(store, readQuotaSettings());
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
@@ -48,8 +61,24 @@ async function main(): Promise<void> {
   // A signed-in lecturer's runs count against a budget of their own, not the lecture hall's address.
   const runClient = async (req: http.IncomingMessage) =>
     (await live.auth.isLecturer(live.auth.sessionCookie(req))) ? "lecturer" : clientAddress(req);
-  const runApi = createRunApi(engine, limiter, { accounting, isDraining: () => draining, runClient });
-  const runSocket = createRunSocket(engine, limiter, { live: live.hub, runClient }, accounting, metrics);
+  const runApi = createRunApi(engine, limiter, {
+    accounting,
+    isDraining: () => draining,
+    runClient,
+    answerOutputBytes: webLimits.answerOutputBytes,
+  });
+  const runSocket = createRunSocket(
+    engine,
+    limiter,
+    {
+      live: live.hub,
+      runClient,
+      maxBufferedBytes: webLimits.wsBufferedBytesPerConnection,
+      maxBufferedBytesTotal: webLimits.wsBufferedBytesTotal,
+    },
+    accounting,
+    metrics,
+  );
 
   const app = next({ dev: config.dev, hostname: config.host, port: config.port, dir: process.cwd() });
   const handleNext = app.getRequestHandler();
@@ -74,7 +103,11 @@ async function main(): Promise<void> {
     });
   }
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(httpServerOptions(webLimits), (req, res) => {
+    if (decodablePath(req.url) === null) {
+      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url }, "malformed path answered 400");
+      return answerMalformedPath(res);
+    }
     if (refuseForeignRequest(origins, req, res, logForeign(req))) return;
     if (runApi(req, res)) return;
     if (live.handleHttp(req, res)) return;
@@ -85,11 +118,22 @@ async function main(): Promise<void> {
     });
   });
 
+  // A connection with nothing sent or received for this long is destroyed (Node does so when
+  // nobody listens for "timeout"): one that never sends a request, an answer nobody reads. Not
+  // under `npm run dev`, where a first page compile or the deck-events stream may sit that long.
+  server.setTimeout(config.dev ? 0 : webLimits.idleTimeoutSeconds * 1000);
+
   server.on("upgrade", (req, socket, head) => {
+    if (decodablePath(req.url) === null) {
+      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url }, "malformed upgrade path answered 400");
+      return refuseUpgrade(socket, 400, "Bad request: the path's percent-encoding is malformed");
+    }
     if (refuseForeignUpgrade(origins, req, socket, logForeign(req))) return;
     if (runSocket.handleUpgrade(req, socket, head)) return;
-    // Next's own upgrades (hot reload in dev) go to Next.
-    upgradeNext(req, socket, head);
+    // Next's own upgrade (hot reload) exists in development only; in production its handler
+    // takes the socket and does nothing, so any other upgrade is answered and closed here.
+    if (config.dev && isNextDevUpgrade(req.url)) return upgradeNext(req, socket, head);
+    refuseUpgrade(socket, 404, "Not found: the only WebSocket here is /ws");
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -170,6 +214,10 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void drain());
+}
+
+function isNextDevUpgrade(url: string | undefined): boolean {
+  return url?.startsWith("/_next/") === true;
 }
 
 function isMetricsPath(url: string | undefined): boolean {

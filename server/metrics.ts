@@ -21,6 +21,7 @@ export type RunOutcome =
   | "busy"
   | "refused-rate"
   | "refused-quota"
+  | "refused-going"
   | "invalid"
   | "internal-error";
 
@@ -76,7 +77,7 @@ export function createMetrics(engine: Engine | null = null) {
   });
   const quotaRefusals = new Counter({
     name: "osbe_quota_refusals_total",
-    help: "Runs and connections refused by a per-client bound, by reason (rate, quota, connections)",
+    help: "Runs and connections refused by a per-client bound, by reason (rate, quota, going, connections)",
     labelNames: ["reason"] as const,
     registers: [registry],
   });

@@ -13,14 +13,23 @@ import { createQuotas, type Quotas } from "./quotas";
 import { createUsageStore } from "./usage-store";
 
 export interface RunRefusal {
-  reason: "rate" | "quota";
+  reason: "rate" | "quota" | "going";
   message: string;
   retryAfterS: number;
 }
 
+/**
+ * A run let in holds a place among its client's runs going until `release` (call it when the
+ * run has ended, or when it is not started after all); a refused one says why.
+ */
+export type Admission = { refusal: RunRefusal; release?: undefined } | { refusal: null; release: () => void };
+
 export interface RunAccounting {
-  /** Run rate, then CPU quota: why this run may not start, or null. A refusal is counted and logged. */
-  admit(client: string, request: RunRequest, via: "ws" | "http"): Promise<RunRefusal | null>;
+  /**
+   * Run rate, CPU quota, then the client's runs going at once: why this run may not start, or its
+   * place. A refusal is counted and logged.
+   */
+  admit(client: string, request: RunRequest, via: "ws" | "http"): Promise<Admission>;
   /** Wraps the run's event sink; notes the run when its final event passes. */
   observe(client: string, request: RunRequest, via: "ws" | "http", sink: EventSink): EventSink;
   /** Counts and logs a refused connection. */
@@ -45,6 +54,7 @@ export function createRunAccounting(deps: {
     async admit(client, request, via) {
       const language = languageOf(request);
       let refusal: RunRefusal | null = null;
+      let release = () => {};
       try {
         const rate = await limiter.takeRun(client);
         if (rate) {
@@ -53,20 +63,26 @@ export function createRunAccounting(deps: {
         } else {
           const quota = await quotas.check(client);
           if (quota) refusal = { reason: "quota", ...quota };
+          else {
+            const place = await limiter.takeRunPlace(client);
+            if ("refusal" in place) refusal = { reason: "going", message: place.refusal, retryAfterS: 5 };
+            else release = place.release;
+          }
         }
       } catch (err) {
         // The store (Redis) is away: a lecture goes on unmetered rather than stopping; the
         // sandbox's own limits still bound every run. Said loudly, so an operator sees it.
         metrics.storeErrors.inc();
         log.error({ event: "store-error", client, err: (err as Error).message }, "client limits unavailable; run admitted unchecked");
-        return null;
+        return { refusal: null, release };
       }
       if (refusal) {
         metrics.runs.inc({ language, outcome: `refused-${refusal.reason}` });
         metrics.quotaRefusals.inc({ reason: refusal.reason });
         log.info({ event: "refusal", client, via, language, reason: refusal.reason, retryAfterS: refusal.retryAfterS }, refusal.message);
+        return { refusal };
       }
-      return refusal;
+      return { refusal: null, release };
     },
 
     observe(client, request, via, sink) {

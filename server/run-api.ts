@@ -31,6 +31,7 @@ const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
 /** A body must arrive within this time. */
 const BODY_TIMEOUT_MS = 30_000;
 const BUSY_RETRY_AFTER_S = 5;
+const DEFAULT_ANSWER_OUTPUT_BYTES = 256 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -50,12 +51,18 @@ export interface RunApiOptions {
   bodyTimeoutMs?: number;
   /** Whom a run is charged to (run rate, CPU quota, flags); default the client's address. */
   runClient?: (req: http.IncomingMessage) => Promise<string>;
+  /**
+   * Bytes of stdout and of stderr (each) an answer carries (default 256 KiB, below the sandbox's
+   * stream caps): the answer is built in one piece, and escaped output can grow six-fold in JSON.
+   */
+  answerOutputBytes?: number;
 }
 
 export function createRunApi(engine: Engine, limiter: ClientLimiter, options: RunApiOptions = {}) {
   const accounting = options.accounting ?? defaultRunAccounting(limiter);
   const isDraining = options.isDraining ?? (() => false);
   const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const answerOutputBytes = options.answerOutputBytes ?? DEFAULT_ANSWER_OUTPUT_BYTES;
   /** Handles the request if it is ours; returns false to pass it on. */
   return function handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const { pathname } = new URL(req.url ?? "/", "http://localhost");
@@ -112,20 +119,48 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
     }
     const request = parseRunRequest(await readBody(req, bodyTimeoutMs));
     const client = options.runClient ? await options.runClient(req).catch(() => clientAddress(req)) : clientAddress(req);
-    const refusal = await accounting.admit(client, request, "http");
+    const { refusal, release } = await accounting.admit(client, request, "http");
     if (refusal) throw new HttpError(429, refusal.message, { "Retry-After": String(refusal.retryAfterS) });
+    try {
+      await answerRun(req, res, client, request, release);
+    } catch (err) {
+      release(); // idempotent: a run that started has released it already, or will
+      throw err;
+    }
+  }
 
+  /**
+   * Runs an admitted request and answers with its result. Its place among the client's runs
+   * going (`release`) is given back once the run's sandboxes are gone.
+   */
+  async function answerRun(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    client: string,
+    request: RunRequest,
+    release: () => void,
+  ): Promise<void> {
     const events: RunEvent[] = [];
+    // Output past the answer's cap is not even kept while the run goes on.
+    const output = { stdout: new OutputCap(answerOutputBytes), stderr: new OutputCap(answerOutputBytes) };
     let finalEvent!: () => void;
     const ended = new Promise<void>((resolve) => (finalEvent = resolve));
+    // Waiting for a sandbox and for the run sends nothing: the server's idle timeout (meant for
+    // connections that neither send nor read) must not end it. It is back for the answer.
+    const idleTimeoutMs = req.socket.timeout;
+    req.socket.setTimeout(0);
     const handle = engine.run(
       request,
       accounting.observe(client, request, "http", (event) => {
-        events.push(event);
+        if (event.type === "stdout" || event.type === "stderr") {
+          const kept = output[event.type].take(event.data);
+          if (kept) events.push({ ...event, data: kept });
+        } else events.push(event);
         if (event.type === "exit" || event.type === "error") finalEvent();
       }),
       { client },
     );
+    void handle.done.finally(release);
     // A client that goes away does not need its run any more.
     const onClose = () => {
       if (!res.writableFinished) handle.kill();
@@ -135,6 +170,7 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
     await Promise.race([ended, handle.done]);
     res.off("close", onClose);
     if (res.destroyed) return;
+    if (idleTimeoutMs) req.socket.setTimeout(idleTimeoutMs);
 
     const error = events.find((e) => e.type === "error");
     if (error?.type === "error") {
@@ -143,8 +179,42 @@ export function createRunApi(engine: Engine, limiter: ClientLimiter, options: Ru
       if (error.code === "replaced") throw new HttpError(409, error.message);
       throw new HttpError(error.code === "invalid" ? 400 : 500, error.message);
     }
-    sendJson(res, 200, collectResponse(events));
+    const response = collectResponse(events, answerOutputBytes);
+    if (response.run && (output.stdout.cut || output.stderr.cut)) {
+      response.run.truncated = { stdout: response.run.truncated.stdout || output.stdout.cut, stderr: response.run.truncated.stderr || output.stderr.cut };
+      const note = `output cut to ${answerOutputBytes / 1024} KiB per stream in this answer (the WebSocket /ws streams all of it)`;
+      response.run.message = response.run.message ? `${response.run.message}; ${note}` : note;
+    }
+    sendJson(res, 200, response);
   }
+}
+
+/** Keeps the first `cap` bytes of a stream's output, and whether anything was cut. */
+class OutputCap {
+  private kept = 0;
+  cut = false;
+  constructor(private readonly cap: number) {}
+  /** The part of `data` that still fits ("" when none). */
+  take(data: string): string {
+    const room = this.cap - this.kept;
+    if (room <= 0) {
+      if (data) this.cut = true;
+      return "";
+    }
+    const bytes = Buffer.byteLength(data);
+    if (bytes <= room) {
+      this.kept += bytes;
+      return data;
+    }
+    this.cut = true;
+    this.kept = this.cap;
+    return Buffer.from(data).subarray(0, room).toString("utf8");
+  }
+}
+
+/** Cuts a text to at most `cap` bytes of UTF-8. */
+function capText(text: string, cap: number): string {
+  return Buffer.byteLength(text) <= cap ? text : Buffer.from(text).subarray(0, cap).toString("utf8");
 }
 
 /**
@@ -187,8 +257,8 @@ function parseEngineRequest(input: unknown): RunRequest {
   return parsed.data;
 }
 
-/** Folds a finished run's events into the HTTP answer. */
-export function collectResponse(events: RunEvent[]): ApiRunResponse {
+/** Folds a finished run's events into the HTTP answer; the compiler's output is cut to `outputCap` bytes per stream. */
+export function collectResponse(events: RunEvent[], outputCap = Number.POSITIVE_INFINITY): ApiRunResponse {
   const response: ApiRunResponse = {
     compile: { ok: false, exitCode: null, stdout: "", stderr: "", diagnostics: [], timeMs: 0, cached: false },
     run: null,
@@ -242,6 +312,11 @@ export function collectResponse(events: RunEvent[]): ApiRunResponse {
         };
         break;
     }
+  }
+  if (Number.isFinite(outputCap)) {
+    response.compile.stdout = capText(response.compile.stdout, outputCap);
+    response.compile.stderr = capText(response.compile.stderr, outputCap);
+    response.compile.diagnostics = response.compile.diagnostics.slice(0, 1000);
   }
   return response;
 }

@@ -20,14 +20,17 @@ import {
 import type { Engine, RunHandle } from "../sandbox/api";
 import { clientAddress, type ClientLimiter } from "./client-limits";
 import type { LiveHub } from "./live/hub";
+import { log } from "./log";
 import type { Metrics } from "./metrics";
 import { defaultRunAccounting, type RunAccounting } from "./run-accounting";
 
 export interface RunSocketOptions {
   /** Runs one connection may have going at once (queued ones included). */
   maxRunsPerConnection: number;
-  /** A client that reads slower than its runs write is cut off past this many buffered bytes. */
+  /** A client that reads slower than its runs write is cut off (terminated) past this many unsent bytes. */
   maxBufferedBytes: number;
+  /** Unsent bytes of all connections together; past it the connection holding most is cut off. */
+  maxBufferedBytesTotal: number;
   /** Ping interval; a connection that misses a pong is closed and its runs killed. */
   heartbeatMs: number;
   /** Live lectures on the same socket (messages `live-*`, runs tagged `live`); none when absent. */
@@ -42,6 +45,7 @@ export interface RunSocketOptions {
 export const defaultRunSocketOptions: RunSocketOptions = {
   maxRunsPerConnection: 8,
   maxBufferedBytes: 16 * 1024 * 1024,
+  maxBufferedBytesTotal: 128 * 1024 * 1024,
   heartbeatMs: 30_000,
 };
 
@@ -58,6 +62,13 @@ export interface RunSocket {
   /** Closes every connection (their runs are killed) and waits until their runs are cleaned up. */
   close(): Promise<void>;
   readonly connectionCount: number;
+}
+
+/** One connection's output not yet written out. */
+interface Backlog {
+  ws: WebSocket;
+  client: string;
+  bytes: number;
 }
 
 /** A close reason may hold at most 123 bytes of UTF-8. */
@@ -82,6 +93,23 @@ export function createRunSocket(
   let draining = false;
   const restartingMessage = "server restarting, run again";
   let connectionCounter = 0;
+  /**
+   * Output handed to a socket and not yet written out to the network, per connection and in all:
+   * what slow readers make this process hold. Counted from send() to its write callback.
+   */
+  const backlogs = new Set<Backlog>();
+  let backlogTotal = 0;
+  const forget = (backlog: Backlog) => {
+    if (!backlogs.delete(backlog)) return;
+    backlogTotal -= backlog.bytes;
+    backlog.bytes = 0;
+  };
+  /** Ends a connection whose reader is too slow at once: a close handshake would wait behind its backlog. */
+  const cutOff = (backlog: Backlog, why: string) => {
+    forget(backlog);
+    log.warn({ event: "slow-reader", client: backlog.client, why }, "WebSocket terminated: client is not reading its output");
+    backlog.ws.terminate();
+  };
 
   const heartbeat = setInterval(() => {
     for (const ws of wss.clients) {
@@ -108,14 +136,26 @@ export function createRunSocket(
     ws.isAlive = true;
     ws.on("pong", () => (ws.isAlive = true));
 
+    const backlog: Backlog = { ws, client: address, bytes: 0 };
+    backlogs.add(backlog);
     const sendText = (text: string) => {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > opts.maxBufferedBytes) {
-        // A reader this slow would make us hold unbounded output: cut it off, which kills its runs.
-        ws.close(WS_CLOSE.slowReader, "client is not reading its output");
-        return;
+      if (ws.readyState !== ws.OPEN || !backlogs.has(backlog)) return;
+      const bytes = Buffer.byteLength(text);
+      // A reader this slow would make us hold unbounded output: cut it off, which kills its runs.
+      if (backlog.bytes + bytes > opts.maxBufferedBytes) return cutOff(backlog, "connection backlog");
+      while (backlogTotal + bytes > opts.maxBufferedBytesTotal) {
+        let largest = backlog;
+        for (const b of backlogs) if (b.bytes > largest.bytes) largest = b;
+        cutOff(largest, "server-wide backlog");
+        if (largest === backlog) return;
       }
-      ws.send(text);
+      backlog.bytes += bytes;
+      backlogTotal += bytes;
+      ws.send(text, () => {
+        if (!backlogs.has(backlog)) return;
+        backlog.bytes -= bytes;
+        backlogTotal -= bytes;
+      });
     };
     const send = (message: ServerMessage) => sendText(JSON.stringify(message));
     const live = opts.live?.connect(req, sendText);
@@ -143,20 +183,27 @@ export function createRunSocket(
         done: Promise.resolve(),
       };
       runs.set(id, placeholder);
-      let refusal: Awaited<ReturnType<RunAccounting["admit"]>>;
+      let admission: Awaited<ReturnType<RunAccounting["admit"]>>;
       try {
-        refusal = await accounting.admit(runClient, request, "ws");
+        admission = await accounting.admit(runClient, request, "ws");
       } catch (err) {
         runs.delete(id);
         return send({ type: "error", id, code: "internal", message: `could not check this client's limits: ${(err as Error).message}` });
       }
-      if (refusal || draining || ws.readyState !== ws.OPEN) {
+      if (admission.refusal) {
         runs.delete(id);
-        if (refusal) return send({ type: "error", id, code: "busy", message: refusal.message });
+        return send({ type: "error", id, code: "busy", message: admission.refusal.message });
+      }
+      // Let in: its place among the client's runs going is held until the run's cleanup is done.
+      const release = admission.release;
+      if (draining || ws.readyState !== ws.OPEN) {
+        release();
+        runs.delete(id);
         send({ type: "error", id, code: "restarting", message: restartingMessage });
         return closeIfDrained();
       }
       if (killedWhileAdmitted) {
+        release();
         runs.delete(id);
         return send({ type: "error", id, code: "killed", message: "stopped before the program started" });
       }
@@ -179,6 +226,7 @@ export function createRunSocket(
       );
       runs.set(id, handle);
       const cleanup = handle.done.finally(() => {
+        release();
         runs.delete(id);
         started.delete(id);
         endedByDrain.delete(id);
@@ -240,6 +288,7 @@ export function createRunSocket(
 
     ws.on("error", () => ws.terminate());
     ws.on("close", () => {
+      forget(backlog);
       releaseConnection();
       live?.close();
       drainHooks.delete(drainHook);

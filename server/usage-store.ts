@@ -28,6 +28,11 @@ export interface UsageStore {
   connectionCount(client: string, now: number): Promise<number>;
   /** Counts an open connection; the returned function forgets it again (idempotent). */
   addConnection(client: string, now: number): Promise<() => void>;
+  /**
+   * Counts one more run going (running or waiting) for a client across all replicas, if it has
+   * fewer than `max`; the returned function forgets it again (idempotent). Null when it has `max`.
+   */
+  takeRunPlace(client: string, max: number, now: number): Promise<(() => void) | null>;
   /** Token bucket: takes one token if there is one; returns the tokens left before taking (may be < 1). */
   takeToken(client: string, perMs: number, burst: number, now: number): Promise<{ taken: boolean; tokens: number }>;
   /** Adds to a windowed counter. */
@@ -56,6 +61,7 @@ export function createUsageStore(redis: Redis | null): UsageStore {
 class MemoryUsageStore implements UsageStore {
   readonly kind = "memory" as const;
   private readonly connections = new Map<string, number>();
+  private readonly runsGoing = new Map<string, number>();
   private readonly tokens = new Map<string, { tokens: number; updatedAt: number; burst: number; perMs: number }>();
   private readonly counters = new Map<string, Map<number, number>>();
   private readonly flagged = new Map<string, AbuseFlag>();
@@ -87,6 +93,21 @@ class MemoryUsageStore implements UsageStore {
       const left = (this.connections.get(client) ?? 1) - 1;
       if (left <= 0) this.connections.delete(client);
       else this.connections.set(client, left);
+    };
+  }
+
+  async takeRunPlace(client: string, max: number): Promise<(() => void) | null> {
+    // Checked and counted in one step: a burst of runs cannot all pass the check before counting.
+    const going = this.runsGoing.get(client) ?? 0;
+    if (going >= max) return null;
+    this.runsGoing.set(client, going + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.runsGoing.get(client) ?? 1) - 1;
+      if (left <= 0) this.runsGoing.delete(client);
+      else this.runsGoing.set(client, left);
     };
   }
 
@@ -153,6 +174,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {taken, tostring(before)}
 `;
 
+/** A lease in a sorted set of leases if fewer than ARGV[2] are alive, in one step. */
+const TAKE_LEASE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`;
+
 /** Adds to the bucket of now and drops buckets that left the window. */
 const ADD_USAGE = `
 redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
@@ -167,6 +197,7 @@ return 1
 /**
  * Redis layout (all under osbe:):
  *   conn:<client>        sorted set: connection id → lease expiry (ms); replicas renew their leases
+ *   runs:<client>        sorted set: run id → lease expiry (ms): the client's runs running or waiting
  *   rate:<client>        hash t (tokens), u (updated ms)
  *   usage:<name>:<client> hash bucket start (ms) → amount
  *   flags                hash client → JSON AbuseFlag
@@ -175,13 +206,14 @@ class RedisUsageStore implements UsageStore {
   readonly kind = "redis" as const;
   private readonly replicaId = randomUUID().slice(0, 8);
   private counter = 0;
-  /** This replica's open connections: id → client, renewed every LEASE_REFRESH_MS. */
+  /** This replica's leases (open connections, runs going): id → sorted set key, renewed every LEASE_REFRESH_MS. */
   private readonly open = new Map<string, string>();
   private readonly renew: NodeJS.Timeout;
 
   constructor(private readonly redis: Redis) {
     redis.defineCommand("osbeTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN });
     redis.defineCommand("osbeAddUsage", { numberOfKeys: 1, lua: ADD_USAGE });
+    redis.defineCommand("osbeTakeLease", { numberOfKeys: 1, lua: TAKE_LEASE });
     this.renew = setInterval(() => void this.renewLeases(), LEASE_REFRESH_MS);
     this.renew.unref();
   }
@@ -190,9 +222,9 @@ class RedisUsageStore implements UsageStore {
     if (this.open.size === 0) return;
     const expiry = Date.now() + CONNECTION_LEASE_MS;
     const pipeline = this.redis.pipeline();
-    for (const [id, client] of this.open) {
-      pipeline.zadd(redisKey("conn", client), "XX", expiry, id);
-      pipeline.pexpire(redisKey("conn", client), CONNECTION_LEASE_MS);
+    for (const [id, key] of this.open) {
+      pipeline.zadd(key, "XX", expiry, id);
+      pipeline.pexpire(key, CONNECTION_LEASE_MS);
     }
     await pipeline.exec().catch(() => {
       // Redis away for a moment: the next renewal tries again, well within the lease.
@@ -212,7 +244,27 @@ class RedisUsageStore implements UsageStore {
     const id = `${this.replicaId}:${(this.counter++).toString(36)}`;
     const key = redisKey("conn", client);
     await this.redis.multi().zadd(key, now + CONNECTION_LEASE_MS, id).pexpire(key, CONNECTION_LEASE_MS).exec();
-    this.open.set(id, client);
+    this.open.set(id, key);
+    return this.forgetter(id, key);
+  }
+
+  async takeRunPlace(client: string, max: number, now: number): Promise<(() => void) | null> {
+    const id = `${this.replicaId}:r${(this.counter++).toString(36)}`;
+    const key = redisKey("runs", client);
+    const taken = await (this.redis as unknown as { osbeTakeLease(...args: Array<string | number>): Promise<number> }).osbeTakeLease(
+      key,
+      now,
+      max,
+      now + CONNECTION_LEASE_MS,
+      id,
+      CONNECTION_LEASE_MS,
+    );
+    if (taken !== 1) return null;
+    this.open.set(id, key);
+    return this.forgetter(id, key);
+  }
+
+  private forgetter(id: string, key: string): () => void {
     return () => {
       if (!this.open.delete(id)) return;
       this.redis.zrem(key, id).catch(() => {
@@ -270,7 +322,7 @@ class RedisUsageStore implements UsageStore {
     clearInterval(this.renew);
     // Give this replica's connections back at once instead of waiting for their leases.
     const pipeline = this.redis.pipeline();
-    for (const [id, client] of this.open) pipeline.zrem(redisKey("conn", client), id);
+    for (const [id, key] of this.open) pipeline.zrem(key, id);
     this.open.clear();
     pipeline.exec().catch(() => {});
   }

@@ -15,6 +15,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import { clientAddress } from "../client-limits";
 import { isOwnOrigin } from "../origin";
+import { fromTrustedProxy } from "../trust-proxy";
 import type { LecturerStore } from "./store";
 
 export const LECTURER_COOKIE = "osbe_lecturer";
@@ -87,7 +88,8 @@ export function sameOrigin(req: http.IncomingMessage): boolean {
 
 function isHttps(req: http.IncomingMessage): boolean {
   if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-  return Boolean(process.env.TRUST_PROXY) && req.headers["x-forwarded-proto"] === "https";
+  // X-Forwarded-Proto counts only when the connection comes from a proxy TRUST_PROXY names.
+  return fromTrustedProxy(req) && req.headers["x-forwarded-proto"] === "https";
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {

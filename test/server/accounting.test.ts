@@ -155,9 +155,9 @@ describe("a store that goes away", () => {
     const accounting = createRunAccounting({ limiter, quotas: createQuotas(store), metrics: storeMetrics, log: createLogger({}, stream) });
     try {
       const request = { language: "c" as const, files: [{ name: "main.c", content: "int main(void){}" }], flags: [], args: [] };
-      expect(await accounting.admit("9.9.9.9", request, "http")).toBeNull();
+      expect((await accounting.admit("9.9.9.9", request, "http")).refusal).toBeNull();
       await redisServer.stop();
-      expect(await accounting.admit("9.9.9.9", request, "http")).toBeNull();
+      expect((await accounting.admit("9.9.9.9", request, "http")).refusal).toBeNull();
       expect(metricSum(await storeMetrics.registry.metrics(), "osbe_store_errors_total")).toBe(1);
       expect(lines.find((l) => l.event === "store-error")).toMatchObject({ level: "error", client: "9.9.9.9" });
     } finally {

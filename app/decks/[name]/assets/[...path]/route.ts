@@ -8,11 +8,7 @@ export const dynamic = "force-dynamic";
  */
 export async function GET(_req: Request, { params }: { params: Promise<{ name: string; path: string[] }> }) {
   const { name, path } = await params;
-  let segments: string[];
-  try {
-    segments = path.map((s) => decodeURIComponent(s));
-  } catch {
-    segments = []; // malformed escape: not a file of ours
-  }
-  return fileResponse(await resolveDeckAsset(name, segments));
+  // Next.js hands the segments over decoded: decoding them again would serve `%252D` as `-` and
+  // could never serve a file whose name holds a `%`. (A malformed path is a 400 in server/index.ts.)
+  return fileResponse(await resolveDeckAsset(name, path));
 }
