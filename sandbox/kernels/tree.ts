@@ -116,9 +116,9 @@ function latestSession<T extends { name: string; isDirectory(): boolean }>(entri
   return entries.filter((e) => e === newest || e.name === lock || !e.name.startsWith("s-"));
 }
 
-async function copyPreserving(from: string, to: string, stat: { mode: number; atime: Date; mtime: Date }) {
+/** A copy with the original's mode (libuv's copyfile sets it) and times (cargo compares mtimes). */
+async function copyPreserving(from: string, to: string, stat: { atime: Date; mtime: Date }) {
   await fs.copyFile(from, to);
-  await fs.chmod(to, stat.mode & 0o7777);
   await fs.utimes(to, stat.atime, stat.mtime);
 }
 
