@@ -109,6 +109,12 @@ describe("kernel profile: boot arguments and image kinds", () => {
     expect(argv).toContain("-serial");
   });
 
+  it("sizes the boot limits for the guest's memory, unless the profile sets them", () => {
+    expect(externalProfile(stage).limits.boot).toMatchObject({ addressSpaceMiB: 512, memoryMiB: 256 });
+    expect(externalProfile({ ...stage, qemu: { memoryMiB: 256 } }).limits.boot).toMatchObject({ addressSpaceMiB: 704, memoryMiB: 448 });
+    expect(externalProfile({ ...stage, qemu: { memoryMiB: 256 }, limits: { boot: { addressSpaceMiB: 2048 } } }).limits.boot.addressSpaceMiB).toBe(2048);
+  });
+
   it("chooses the QEMU binary by architecture or path", () => {
     expect(externalProfile({ ...stage, qemu: { binary: "i386" } }).qemu.binary).toBe("/usr/bin/qemu-system-i386");
     expect(externalProfile({ ...stage, qemu: { binary: "x86_64" } }).qemu.binary).toBe("/usr/bin/qemu-system-x86_64");

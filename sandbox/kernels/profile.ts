@@ -62,6 +62,12 @@ export interface KernelProfile {
    * writes new files), their incremental caches copied like any other (see ./tree.ts).
    */
   editableCrates: string[];
+  /**
+   * Folders of the target dir (relative to it) that a run's build only reads, e.g. `bootimage`
+   * (bootimage's build of the bootloader) when the engine writes the image itself: the sandbox
+   * mounts the warm tree's folder there read-only instead of the run tree copying its files.
+   */
+  sharedTargetDirs: string[];
   /** The bootable image the build produces, relative to sourceDir. */
   imagePath: string;
   /** What the image is, and so how QEMU boots it (see IMAGE_KINDS). */
@@ -225,6 +231,7 @@ export function osbeProfile(kernelsDir = KERNELS_DIR): KernelProfile {
     buildCommand: ["/usr/bin/cargo", "build", "--offline", "--locked", "--message-format=json"],
     env: debianRustEnv(),
     editableCrates: ["osbe-kernel"],
+    sharedTargetDirs: [],
     imagePath: "target/i686-osbe/debug/osbe-kernel",
     imageKind: "elf-kernel",
     extraReadOnlyPaths: [], // Debian's toolchain and the vendored std crates are all in /usr
@@ -274,6 +281,8 @@ export interface ExternalKernelConfig {
   env?: Record<string, string>;
   /** Absolute host paths the build sees read-only at the same paths (see KernelProfile). */
   extraReadOnlyPaths?: string[];
+  /** Folders of the target dir a run only reads (see KernelProfile). */
+  sharedTargetDirs?: string[];
   editableCrates?: string[];
   replaceableFiles?: Array<{ path: string; lesson?: string }>;
   qemu?: {
@@ -365,6 +374,7 @@ const ExternalKernelConfigSchema = z.strictObject({
   env: z.record(z.string(), z.string()).optional(),
   extraReadOnlyPaths: z.array(extraPath).optional(),
   editableCrates: z.array(z.string()).optional(),
+  sharedTargetDirs: z.array(insideSourceDir).optional(),
   replaceableFiles: z.array(z.strictObject({ path: insideSourceDir, lesson: z.string().optional() })).optional(),
   qemu: z
     .strictObject({
@@ -464,6 +474,7 @@ export function externalProfile(config: ExternalKernelConfig): KernelProfile {
     buildCommand: [...c.buildCommand],
     env: debianRustEnv(c.env ?? {}),
     editableCrates: c.editableCrates ?? [],
+    sharedTargetDirs: c.sharedTargetDirs ?? [],
     imagePath: c.imagePath,
     imageKind,
     extraReadOnlyPaths: extraBuild,
@@ -474,8 +485,23 @@ export function externalProfile(config: ExternalKernelConfig): KernelProfile {
     diagnostics: c.diagnostics ?? (c.buildCommand.some((a) => a.startsWith("--message-format=json")) ? "cargo-json" : "text"),
     limits: {
       build: { ...DEFAULT_KERNEL_LIMITS.build, ...c.limits?.build },
-      boot: { ...DEFAULT_KERNEL_LIMITS.boot, ...c.limits?.boot },
+      boot: { ...bootLimitsFor(c.qemu?.memoryMiB ?? 64), ...c.limits?.boot },
     },
+  };
+}
+
+/**
+ * Boot limits that fit the guest's memory: QEMU maps the guest's RAM and its JIT buffer in its own
+ * address space, and whatever RAM the guest touches is charged to the sandbox's cgroup. The
+ * defaults fit up to 64 MiB of guest RAM; a bigger guest (e.g. `"memoryMiB": 256`) gets room
+ * beyond it, so QEMU does not die at start ("failed to allocate memory for stack").
+ */
+export function bootLimitsFor(guestMiB: number): KernelPhaseLimits {
+  const base = DEFAULT_KERNEL_LIMITS.boot;
+  return {
+    ...base,
+    addressSpaceMiB: Math.max(base.addressSpaceMiB, guestMiB + 448),
+    memoryMiB: Math.max(base.memoryMiB, guestMiB + 192),
   };
 }
 

@@ -47,6 +47,8 @@ function checkout(vendoredMiB: number): KernelProfile {
   write(path.join(incremental, "s-hoqcimd5xv-1hj4ipc-ao8umiy41wd39kt9slsv4fawt/query-cache.bin"), 1024 * 1024);
   write(path.join(incremental, "s-hoqcimd5xv-1hj4ipc.lock"), "");
   write(path.join(incremental, "s-hoqczzzzzz-1abcdef-working/query-cache.bin"), 1024 * 1024);
+  // bootimage's build of the bootloader: read by no run (the profile says so), mounted, not copied.
+  for (let file = 0; file < 40; file++) write(path.join(src, `target/bootimage/bootloader/x86_64-bootloader/release/deps/f${file}.d`), 2000);
   // Vendored crates: many files, as `cargo vendor` writes them.
   for (let crate = 0; crate < 20 && vendoredMiB > 0; crate++) {
     for (let file = 0; file < 10; file++) {
@@ -59,6 +61,7 @@ function checkout(vendoredMiB: number): KernelProfile {
     buildCommand: ["/usr/bin/true"],
     imagePath: "target/x86/debug/kernel",
     editableCrates: ["kernel"],
+    sharedTargetDirs: ["bootimage"],
     replaceableFiles: [
       { path: "src/main.rs", lesson: "the tasks" },
       { path: "src/scheduler/mod.rs", lesson: "the scheduler" },
@@ -95,8 +98,8 @@ describe("run trees", () => {
       "s-hoqcyul1no-1j6pzyl.lock",
     ]);
     // What is mounted instead: every folder without a lesson file, each from the warm tree, read-only.
-    expect(withCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm", "vendor"]);
-    expect(withoutCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm"]);
+    expect(withCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm", "target/bootimage", "vendor"]);
+    expect(withoutCrates.tree.mountedDirs).toEqual([".cargo", "src/arch", "src/mm", "target/bootimage"]);
     expect(mountedDirBinds(big, withCrates.tree)).toContainEqual({ host: path.join(big.sourceDir, "vendor"), sandbox: path.join(big.mountPath, "vendor") });
     expect(fs.readdirSync(path.join(withCrates.runDir, "vendor"))).toEqual([]); // a mount point
     // The folders on the way to a lesson file are the run's: copied, the slide's file written over.

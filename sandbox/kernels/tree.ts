@@ -190,7 +190,8 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
   };
   await walkSource("");
 
-  // 2. The target dir: small files copied, big immutable artifacts linked.
+  // 2. The target dir: small files copied, big immutable artifacts linked, shared folders mounted.
+  const sharedTargetDirs = new Set(profile.sharedTargetDirs.map((d) => path.normalize(d)));
   const walkTarget = async (rel: string, insideIncremental: boolean): Promise<void> => {
     const fromDir = path.join(warmTarget, rel);
     const toDir = path.join(tree.targetDir, rel);
@@ -202,7 +203,11 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
       const relPath = path.join(rel, entry.name);
       const from = path.join(fromDir, entry.name);
       const to = path.join(toDir, entry.name);
-      if (entry.isDirectory()) {
+      if (entry.isDirectory() && mount && sharedTargetDirs.has(relPath)) {
+        // Read only by runs (the profile says): the warm tree's folder is mounted here, read-only.
+        await fs.mkdir(to, { recursive: true });
+        tree.mountedDirs.push(path.join(profile.targetDir, relPath));
+      } else if (entry.isDirectory()) {
         await walkTarget(relPath, insideIncremental || entry.name === "incremental");
       } else if (entry.isSymbolicLink()) {
         await fs.symlink(await fs.readlink(from), to);
