@@ -69,6 +69,25 @@ describe.each(Object.entries(kinds))("client limits (%s)", (kind, makeStores) =>
     expect(await one.takeRun(x)).not.toBeNull();
   });
 
+  it("bounds the runs an address has going across replicas, taken at once by a burst, and gives places back", async () => {
+    const [a, b] = makeStores();
+    const one = createClientLimiter({ maxRunsGoingPerClient: 4 }, Date.now, a);
+    const two = createClientLimiter({ maxRunsGoingPerClient: 4 }, Date.now, b);
+    const x = client("x");
+    // Ten at once over both replicas: exactly four get a place.
+    const places = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).takeRunPlace(x)));
+    const granted = places.filter((p): p is { release: () => void } => "release" in p);
+    expect(granted).toHaveLength(4);
+    expect(places.find((p) => "refusal" in p)).toEqual({
+      refusal: "too many runs at once from your address: at most 4 running or waiting; run again when one of them has ended",
+    });
+    expect("release" in (await one.takeRunPlace(client("other")))).toBe(true);
+    granted[0]!.release();
+    granted[0]!.release(); // releasing twice counts once
+    await expect.poll(async () => "release" in (await two.takeRunPlace(x)), { timeout: 10_000 }).toBe(true);
+    expect("refusal" in (await one.takeRunPlace(x))).toBe(true);
+  });
+
   it("refuses runs once the CPU budget of the window is spent, saying when it frees up", async () => {
     let t = 10_000_000;
     const [a, b] = makeStores();
@@ -118,6 +137,7 @@ describe("client limit settings", () => {
     // A class of a few hundred behind one NAT address must not be refused by default.
     expect(defaultClientLimits.maxConnectionsPerClient).toBeGreaterThanOrEqual(300);
     expect(defaultClientLimits.runBurst).toBeGreaterThanOrEqual(200);
+    expect(defaultClientLimits.maxRunsGoingPerClient).toBeGreaterThanOrEqual(200);
     expect(readClientLimits({})).toEqual(defaultClientLimits);
     expect(readClientLimits({ CLIENT_LIMITS: '{"maxConnectionsPerClient":16,"runsPerMinute":120}' })).toEqual({
       ...defaultClientLimits,
