@@ -147,7 +147,13 @@ async function main() {
       continue;
     }
     fs.rmSync(stamp.file, { force: true });
-    const proof = await prove(profile);
+    let proof = await prove(profile);
+    if (!proof.ok && /limit|stopped/.test(proof.ending)) {
+      // A limit on a loaded machine (the first run reads the toolchain from disk): once more before
+      // calling the profile broken. A profile that cannot build or boot fails the same way twice.
+      console.warn(`kernels: ${profile.name}: proof run hit a limit (${proof.ending}); trying once more`);
+      proof = await prove(profile);
+    }
     const what = proof.file ? `unchanged ${proof.file}` : "the kernel as it is";
     if (proof.ok) {
       const when = proof.firstLineMs === undefined ? "" : ` after ${(proof.firstLineMs / 1000).toFixed(2)} s`;
