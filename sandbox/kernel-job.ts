@@ -273,6 +273,11 @@ export class KernelJob extends RunLifecycle {
     else if (errors > 0) message = `compilation failed: ${errors} error${errors === 1 ? "" : "s"}`;
     else if (result.signal) message = `compilation failed: the build was killed by ${result.signal}`;
     else message = `compilation failed (build exited with code ${result.exitCode})`;
+    // A run recompiles only the lesson files' crate. If cargo had to build the standard library,
+    // the warm tree was made for another build (the profile's flags or toolchain changed since).
+    if (/could not compile `(core|alloc|compiler_builtins)`|Compiling (core|alloc|compiler_builtins) v/.test(err)) {
+      message += ` — the run had to rebuild the standard library: kernel ${profile.name}'s warm tree does not match its profile (run scripts/build-kernels.ts)`;
+    }
     this.emitExit("compile", result, message);
     return false;
   }
