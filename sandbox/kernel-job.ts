@@ -30,6 +30,7 @@ import type { SandboxDriver, SandboxResult } from "./drivers/driver";
 import { limitMessage } from "./job";
 import type { ServiceTimes } from "./service-times";
 import { checkReplaceable, extraPathProblem, extraPathsProblem, interpretQemuExit, qemuArgv, type KernelPhaseLimits, type KernelProfile } from "./kernels/profile";
+import { imageFromKernel, loadStage, stagePath } from "./kernels/bootloader09";
 import { mountedDirBinds, prepareRunTree, removeRunTree, type RunTree } from "./kernels/tree";
 import { formatSeconds, type PhaseLimits } from "./limits";
 import { RunLifecycle, Stopped } from "./run-lifecycle";
@@ -54,6 +55,13 @@ export function warmTreeProblem(profile: KernelProfile): string | undefined {
   // The build sandbox mounts the warm tree's unchanged folders: the sandbox user must reach them.
   const source = extraPathProblem(profile.sourceDir);
   if (source) return `kernel ${profile.name}: its source folder ${source}`;
+  if (profile.imageKind === "bootloader-0.9") {
+    try {
+      loadStage(profile);
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
   const problem = extraPathsProblem(profile);
   return problem ? `kernel ${profile.name}: ${problem}` : undefined;
 }
@@ -140,7 +148,7 @@ export class KernelJob extends RunLifecycle {
       }
       try {
         if (this.options.compileOnly) return;
-        await this.boot(profile, slot, this.ctx.cache.binaryPath(key));
+        await this.boot(profile, slot, this.ctx.cache.binaryPath(key), treeDir);
       } finally {
         this.ctx.cache.release(key);
       }
@@ -252,8 +260,14 @@ export class KernelJob extends RunLifecycle {
     let imageProblem = "";
     const incoming = this.ctx.cache.incomingPath(key, this.name);
     if (result.exitCode === 0 && !result.limit) {
-      if (!(await retrieveImage(tree, incoming, limits.fileSizeMiB * 1024 * 1024))) {
-        imageProblem = `the build produced no kernel image at ${profile.imagePath}`;
+      // bootloader-0.9: the build made the kernel ELF; the image around it is written here (microseconds).
+      const imageStep = profile.imageKind === "bootloader-0.9" ? (elf: Buffer) => imageFromKernel(profile, elf, limits.fileSizeMiB * 1024 * 1024) : undefined;
+      try {
+        if (!(await retrieveImage(tree, incoming, limits.fileSizeMiB * 1024 * 1024, imageStep))) {
+          imageProblem = `the build produced no kernel image at ${profile.imagePath}`;
+        }
+      } catch (error) {
+        imageProblem = (error as Error).message;
       }
     }
     const ok = result.exitCode === 0 && !result.limit && !imageProblem;
@@ -283,11 +297,12 @@ export class KernelJob extends RunLifecycle {
   }
 
   /** Boots the image (on the host at `image`) in QEMU in a fresh sandbox and streams the serial console. */
-  private async boot(profile: KernelProfile, slot: number, image: string): Promise<void> {
+  private async boot(profile: KernelProfile, slot: number, image: string, runDir: string): Promise<void> {
     if (this.killed) throw new Stopped();
     const limits = this.phaseLimits(profile.limits.boot, BOOT_WORKSPACE_MiB, this.request.limits);
     // Where the build made it: QEMU's messages name the same path a student would see in a build.
     const imageInSandbox = path.join(profile.mountPath, profile.imagePath);
+    const disk = isDiskImage(profile) ? await this.ownDisk(image, slot, runDir) : undefined;
     const [program, ...args] = qemuArgv(profile, imageInSandbox);
     const stdout = new Coalescer((data) => this.emit({ type: "stdout", data }));
     const stderr = new Coalescer((data) => this.emit({ type: "stderr", data }));
@@ -300,7 +315,8 @@ export class KernelJob extends RunLifecycle {
       files: [],
       // Only the image, read-only (the cache's copy: no run shares anything writable), and what
       // the profile asks QEMU to see besides (firmware, a second disk), at the same paths.
-      readOnlyBinds: [{ host: image, sandbox: imageInSandbox }, ...profile.qemu.extraReadOnlyPaths.map((p) => ({ host: p, sandbox: p }))],
+      readOnlyBinds: [...(disk ? [] : [{ host: image, sandbox: imageInSandbox }]), ...profile.qemu.extraReadOnlyPaths.map((p) => ({ host: p, sandbox: p }))],
+      readWriteBinds: disk ? [{ host: disk, sandbox: imageInSandbox }] : [],
       environment: this.ctx.environment,
       env: { PATH: "/usr/bin:/bin", HOME: "/tmp", TMPDIR: "/tmp", LANG: "C.UTF-8" },
       limits,
@@ -317,6 +333,22 @@ export class KernelJob extends RunLifecycle {
     if (result.failure) throw new Error(result.failure);
     this.emit({ type: "stats", cpuMs: Math.round(result.cpuMs), memoryBytes: result.peakMemoryBytes });
     this.emitExit("run", result, bootMessage(profile, result, limits));
+  }
+
+  /**
+   * The run's own copy of a disk image, writable by the sandbox user: QEMU opens a disk for
+   * writing (and refuses a read-only IDE disk), and its snapshot=on overlay would need TMPDIR,
+   * which glibc ignores in the sandbox (QEMU then tries /var/tmp). A copy of a ~1 MB image takes
+   * about a millisecond; the guest's writes stay in the run and go with its folder.
+   */
+  private async ownDisk(image: string, slot: number, runDir: string): Promise<string> {
+    await fsp.mkdir(runDir, { mode: 0o711, recursive: true });
+    const disk = path.join(runDir, "disk.img");
+    await fsp.copyFile(image, disk);
+    await fsp.chmod(disk, 0o600);
+    const owner = this.ctx.driver.sandboxUser?.(slot);
+    if (owner) await fsp.chown(disk, owner.uid, owner.gid);
+    return disk;
   }
 
   /** A profile's phase limits as the driver takes them, with the request's overrides (clamped). */
@@ -356,6 +388,11 @@ export function bootMessage(profile: KernelProfile, result: SandboxResult, limit
   }
 }
 
+/** Images QEMU boots as a disk (it opens them for writing). */
+function isDiskImage(profile: KernelProfile): boolean {
+  return profile.imageKind === "raw-disk" || profile.imageKind === "bootloader-0.9";
+}
+
 /** Where a build sees the warm target when its run tree links to it symbolically. */
 function warmTargetInSandbox(profile: KernelProfile): string {
   return `/warm/${profile.name}/target`;
@@ -392,17 +429,24 @@ export function cacheKey(profile: KernelProfile, request: KernelRunRequest): str
   walk("");
   const warm = fs.statSync(path.join(profile.sourceDir, profile.imagePath));
   hash.update(`\0warm\0${warm.ino}:${warm.size}:${warm.mtimeMs}`);
+  if (profile.imageKind === "bootloader-0.9") {
+    // The bootloader the image is written with (remade when the kernel's manifest changes).
+    const stage = fs.statSync(stagePath(profile));
+    hash.update(`\0stage\0${stage.ino}:${stage.size}:${stage.mtimeMs}`);
+  }
   const files = [...request.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   hash.update(JSON.stringify(files.map((f) => [path.normalize(f.name), f.content])));
   return hash.digest("hex");
 }
+
+class ImageStepError extends Error {}
 
 /**
  * Copies the image the build left in the run tree to `destination`. The sandbox user owned the
  * tree's folders, so accept only a regular file whose real path is inside the tree (its processes
  * are all gone by now: nothing can swap a folder after the check).
  */
-async function retrieveImage(tree: RunTree, destination: string, maxBytes: number): Promise<boolean> {
+async function retrieveImage(tree: RunTree, destination: string, maxBytes: number, imageStep?: (built: Buffer) => Buffer): Promise<boolean> {
   let handle: fsp.FileHandle | undefined;
   try {
     const root = await fsp.realpath(tree.sourceDir);
@@ -411,9 +455,18 @@ async function retrieveImage(tree: RunTree, destination: string, maxBytes: numbe
     handle = await fsp.open(real, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     const stat = await handle.stat();
     if (!stat.isFile() || stat.size > maxBytes) return false;
-    await fsp.writeFile(destination, await handle.readFile(), { mode: 0o555 });
+    const built = await handle.readFile();
+    // The image step's words (e.g. "not an x86_64 ELF …") are the student's to read.
+    let image: Buffer;
+    try {
+      image = imageStep ? imageStep(built) : built;
+    } catch (error) {
+      throw new ImageStepError((error as Error).message);
+    }
+    await fsp.writeFile(destination, image, { mode: 0o555 });
     return true;
-  } catch {
+  } catch (error) {
+    if (error instanceof ImageStepError) throw error;
     return false;
   } finally {
     await handle?.close();

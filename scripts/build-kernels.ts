@@ -25,6 +25,7 @@ import path from "node:path";
 import type { RunEvent } from "../lib/protocol";
 import { RunRequestSchema } from "../lib/protocol";
 import { createEngine } from "../sandbox";
+import { prepareBootloaderStage } from "../sandbox/kernels/bootloader09";
 import { buildKernel } from "../sandbox/kernels/host";
 import { extraPathsProblem, type KernelProfile, loadKernelProfiles } from "../sandbox/kernels/profile";
 
@@ -138,6 +139,17 @@ async function main() {
     }
     for (const d of result.diagnostics.filter((d) => d.level === "warning")) console.warn(d.rendered ?? d.message);
     console.log(`kernels: ${profile.name}: warm tree ready in ${(result.ms / 1000).toFixed(2)} s (${shown(image)})`);
+    if (profile.imageKind === "bootloader-0.9") {
+      // The bootloader a run's image is written with (two links of it the first time; then a check).
+      try {
+        const stage = await prepareBootloaderStage(profile);
+        if (stage.made) console.log(`kernels: ${profile.name}: bootloader 0.9 stage made in ${(stage.ms / 1000).toFixed(2)} s (${stage.bootloaderBytes} bytes, the kernel's size at ${stage.sizeSites} places)`);
+      } catch (error) {
+        failed = true;
+        console.error(`kernels: ${profile.name}: no bootloader 0.9 stage: ${(error as Error).message}`);
+        continue;
+      }
+    }
 
     if (!proofWanted || !canProve) continue;
     const stamp = proofStamp(profile);

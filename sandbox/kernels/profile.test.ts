@@ -100,7 +100,7 @@ describe("kernel profile: boot arguments and image kinds", () => {
     const argv = qemuArgv(profile, "/srv/ws25,x/target/x86_64-eduos/debug/bootimage-eduos-rs.bin");
     expect(argv).not.toContain("-kernel");
     // A comma in the path is doubled inside QEMU's option list.
-    expect(option(argv, "-drive")).toBe("format=raw,file=/srv/ws25,,x/target/x86_64-eduos/debug/bootimage-eduos-rs.bin,snapshot=on");
+    expect(option(argv, "-drive")).toBe("format=raw,file=/srv/ws25,,x/target/x86_64-eduos/debug/bootimage-eduos-rs.bin");
     expect(option(argv, "-cpu")).toBe("qemu64,apic,fsgsbase,rdtscp,xsave,xsaveopt,fxsr");
     expect(option(argv, "-m")).toBe("256M");
     expect(option(argv, "-machine")).toBe("q35");

@@ -101,12 +101,16 @@ export interface KernelProfile {
  *   elf-kernel  a multiboot ELF, loaded by QEMU itself: `-kernel {image}` (the project's kernel,
  *               the eduOS-rs stage tags)
  *   raw-disk    a bootable disk image (boot sector, bootloader and kernel), e.g. made by
- *               `bootimage`: `-drive format=raw,file={image},snapshot=on`; snapshot=on keeps the
- *               guest's writes in a temporary overlay in the sandbox's /tmp, as the image itself
- *               is read-only there (and QEMU refuses a read-only IDE disk)
+ *               `bootimage`: `-drive format=raw,file={image}`, each boot from its own writable
+ *               copy (QEMU refuses a read-only IDE disk; snapshot=on would need TMPDIR, which
+ *               glibc ignores in the sandbox)
  *   iso         a bootable CD image (e.g. GRUB made by grub-mkrescue): `-cdrom {image}`
+ *   bootloader-0.9  imagePath is the x86_64 kernel ELF the build makes; the engine itself writes
+ *               the raw disk image `bootimage` would make (the `bootloader` 0.9 crate's stages
+ *               and the kernel), from a stage set-up made once (./bootloader09.ts): no bootimage
+ *               per run. Booted like raw-disk.
  */
-export const IMAGE_KINDS = ["elf-kernel", "raw-disk", "iso"] as const;
+export const IMAGE_KINDS = ["elf-kernel", "raw-disk", "iso", "bootloader-0.9"] as const;
 export type ImageKind = (typeof IMAGE_KINDS)[number];
 
 /** QEMU's arguments that load an image of this kind (`{image}` is replaced at boot). */
@@ -115,7 +119,9 @@ export function imageArgs(kind: ImageKind): string[] {
     case "elf-kernel":
       return ["-kernel", "{image}"];
     case "raw-disk":
-      return ["-drive", "format=raw,file={image},snapshot=on"];
+    case "bootloader-0.9":
+      // The engine boots each run from its own writable copy (see KernelJob.ownDisk).
+      return ["-drive", "format=raw,file={image}"];
     case "iso":
       return ["-cdrom", "{image}"];
   }
