@@ -1,7 +1,7 @@
 /**
  * The bootloader 0.9 image step (our own code): always runs, on synthetic ELF files and a
  * synthetic bootloader, plus the project's own kernel (a 32-bit multiboot ELF, refused with words).
- * With a prepared eduOS-rs checkout (OSBE_EDUOS_WS25_PROFILE = a profiles JSON file naming a
+ * With a prepared eduOS-rs checkout (OSBE_TEST_KERNELS_FILE = a profiles JSON file with a
  * profile of imageKind bootloader-0.9, its warm tree and stage made by scripts/build-kernels.ts),
  * also the real thing: the stage reproduces bootimage's image and a written image boots in QEMU.
  */
@@ -144,8 +144,8 @@ describe("findSizeSites and writeBootImage", () => {
 
 /** A prepared eduOS-rs (x86_64, bootloader 0.9) profile, if the set-up configured one. */
 function preparedProfile() {
-  const file = process.env.OSBE_EDUOS_WS25_PROFILE;
-  if (!file) return { why: "OSBE_EDUOS_WS25_PROFILE is not set (a profiles JSON file with a bootloader-0.9 profile, see kernels/README.md)" };
+  const file = process.env.OSBE_TEST_KERNELS_FILE;
+  if (!file) return { why: "OSBE_TEST_KERNELS_FILE is not set (a profiles JSON file with a bootloader-0.9 profile, see kernels/README.md)" };
   const profile = loadKernelProfiles({ OSBE_KERNELS_FILE: file }).find((p) => p.imageKind === "bootloader-0.9");
   if (!profile) return { why: `${file} names no profile of imageKind bootloader-0.9` };
   try {
