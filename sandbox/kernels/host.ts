@@ -5,6 +5,10 @@
  * argv (profile.buildCommand, qemuArgv) inside the sandbox.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { imageFromKernel } from "./bootloader09";
 import type { BootOutcome, KernelProfile } from "./profile";
 import { interpretQemuExit, qemuArgv } from "./profile";
 
@@ -122,11 +126,22 @@ export interface BootResult extends CommandResult {
   firstLineMs: number | null;
 }
 
-/** Boots `imagePath` in QEMU, serial console on stdout, stopped at the wall limit. */
+/**
+ * Boots `imagePath` in QEMU, serial console on stdout, stopped at the wall limit. For a
+ * bootloader-0.9 profile `imagePath` is the kernel ELF: the raw image is written first (timed
+ * with the boot), into a temporary file.
+ */
 export async function bootKernel(profile: KernelProfile, imagePath: string, timeoutMs = profile.limits.boot.wallSeconds * 1000): Promise<BootResult> {
   const started = performance.now();
   let firstLineMs: number | null = null;
-  const result = await runCommand(qemuArgv(profile, imagePath), {
+  let scratch: string | undefined;
+  let image = imagePath;
+  if (profile.imageKind === "bootloader-0.9") {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), `boot-${profile.name}-`));
+    image = path.join(scratch, "disk.img");
+    fs.writeFileSync(image, imageFromKernel(profile, fs.readFileSync(imagePath)));
+  }
+  const result = await runCommand(qemuArgv(profile, image), {
     cwd: "/",
     env: { PATH: "/usr/bin:/bin" },
     timeoutMs,
@@ -134,5 +149,6 @@ export async function bootKernel(profile: KernelProfile, imagePath: string, time
       if (firstLineMs === null && chunk.includes("\n")) firstLineMs = performance.now() - started;
     },
   });
+  if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   return { ...result, firstLineMs, outcome: interpretQemuExit(profile, result) };
 }

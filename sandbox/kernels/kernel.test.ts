@@ -108,6 +108,10 @@ describe("kernel profiles", () => {
     expect(eduos.env.RUSTC_BOOTSTRAP).toBe("1");
     expect(qemuArgv(eduos, "/kernel/eduos/img")).toContain("/kernel/eduos/img");
     expect(interpretQemuExit(eduos, { exitCode: 5, signal: null, timedOut: false }).kind).toBe("success");
+    // Status 1 is QEMU's own failure, unless the profile names it (eduOS-rs's panic writes 0: status 1).
+    expect(interpretQemuExit(eduos, { exitCode: 1, signal: null, timedOut: false }).kind).toBe("qemu-error");
+    const named = externalProfile({ ...config[0], exitMeanings: { 1: "eduOS-rs panicked or failed" } });
+    expect(interpretQemuExit(named, { exitCode: 1, signal: null, timedOut: false })).toMatchObject({ kind: "failure", message: expect.stringMatching(/^eduOS-rs panicked or failed \(isa-debug-exit value 0x0, QEMU status 1\)/) });
 
     const file = path.join(tempDir(), "kernels.json");
     fs.writeFileSync(file, JSON.stringify(config));

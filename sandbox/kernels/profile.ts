@@ -618,7 +618,9 @@ export function interpretQemuExit(
   if (exitCode === 0) {
     return { kind: "triple-fault", exitCode: 0, message: "triple fault: the CPU reset the machine (often a broken IDT, GDT or kernel stack)" };
   }
-  if (exitCode !== null && exitCode % 2 === 1 && exitCode > 1) {
+  // Status 1 is also QEMU's own failure; it is the kernel's only where the profile says so (eduOS-rs
+  // writes 0 to isa-debug-exit when it panics or fails: status 1).
+  if (exitCode !== null && ((exitCode % 2 === 1 && exitCode > 1) || (exitCode === 1 && profile.exitMeanings[1] !== undefined))) {
     const value = (exitCode - 1) >> 1;
     const meaning = profile.exitMeanings[exitCode] ?? "the kernel reported a failure";
     return { kind: "failure", exitCode, message: `${meaning} (isa-debug-exit value 0x${value.toString(16)}, QEMU status ${exitCode})` };
