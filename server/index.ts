@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const metricsServer =
     config.metricsPort === null
       ? null
-      : http.createServer((req, res) => (isMetricsPath(req.url) ? serveMetrics(req, res) : res.writeHead(404).end("not found\n")));
+      : http.createServer(httpServerOptions(webLimits), (req, res) => (isMetricsPath(req.url) ? serveMetrics(req, res) : res.writeHead(404).end("not found\n")));
   if (metricsServer) {
     await new Promise<void>((resolve, reject) => {
       metricsServer.once("error", reject);
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
 
   const server = http.createServer(httpServerOptions(webLimits), (req, res) => {
     if (decodablePath(req.url) === null) {
-      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url }, "malformed path answered 400");
+      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url?.slice(0, 200) }, "malformed path answered 400");
       return answerMalformedPath(res);
     }
     if (refuseForeignRequest(origins, req, res, logForeign(req))) return;
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
 
   server.on("upgrade", (req, socket, head) => {
     if (decodablePath(req.url) === null) {
-      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url }, "malformed upgrade path answered 400");
+      log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url?.slice(0, 200) }, "malformed upgrade path answered 400");
       return refuseUpgrade(socket, 400, "Bad request: the path's percent-encoding is malformed");
     }
     if (refuseForeignUpgrade(origins, req, socket, logForeign(req))) return;
