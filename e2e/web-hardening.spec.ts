@@ -206,9 +206,11 @@ test("8: slow headers, a slow body, headers without a body and a silent connecti
   ]);
   for (const [what, answer] of Object.entries({ silent, slowHeaders, slowPageBody, slowApiBody, noBody })) {
     expect(answer, what).not.toBe("still open after 45 s");
-    // Node answers 408 where it can (Next may have answered the page before the body was in); a
-    // connection that sent nothing may just be closed.
-    if (answer) expect(answer, what).toMatch(/HTTP\/1\.1 408 /);
+  }
+  // Node answers 408 while nothing has been answered yet; Next may already have answered a page
+  // before its body was in, and then the connection is just closed.
+  for (const [what, answer] of Object.entries({ silent, slowHeaders, slowApiBody })) {
+    if (answer) expect(answer, what).toMatch(/^HTTP\/1\.1 408 /);
   }
 });
 
