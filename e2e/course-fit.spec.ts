@@ -1,8 +1,8 @@
 /**
  * The sample course keeps fitting its slides (issue 14): on every slide of every deck in content/, at
  * the default 1280×800, nothing runs off the slide and every runnable example shows all its code
- * (an example whose author fixed its height with `lines=` may scroll: that is the author's choice,
- * and the runner says how many lines are below); in `?print-pdf` every slide is one page.
+ * (also one whose author fixed its height with `lines=`: no example of the course is cut); in
+ * `?print-pdf` every slide is one page.
  *
  * Layout is measured, nothing is run. The course is served by a server of this file's own
  * (CONTENT_DIR=content) on E2E_PORT + 2.
@@ -112,8 +112,6 @@ for (const deck of DECKS) {
           type Editor = { session: { getScreenLength(): number }; renderer: { lineHeight: number }; container: HTMLElement };
           const ace = (window as unknown as { ace: { edit(el: Element): Editor } }).ace;
           s.querySelectorAll<HTMLElement>("[data-runner]").forEach((runner, i) => {
-            const block = JSON.parse(runner.closest<HTMLElement>("[data-runnable]")?.dataset.runnable ?? "{}") as { lines?: number };
-            if (block.lines) return; // the author fixed its height
             // The editor of the file on show (the others are hidden).
             const editor = ace.edit(runner.querySelector(".runner-editor.ace_editor:not([hidden])")!);
             const rows = editor.session.getScreenLength();
@@ -130,8 +128,8 @@ for (const deck of DECKS) {
     }
     expect(problems).toEqual([]);
 
-    // Print: reveal.js gives a slide as many pages as its content needs. An example with `lines=`
-    // or with several files prints all its code, which may take a second page.
+    // Print: reveal.js gives a slide as many pages as its content needs. An example with several
+    // files prints all its code, which may take a second page.
     await page.goto(`${BASE}/decks/${deck}?print-pdf`);
     await expect(page.locator(".reveal[data-ready=true]")).toBeAttached({ timeout: 60_000 });
     await expect(page.locator(".pdf-page")).toHaveCount(slides.length, { timeout: 30_000 });
@@ -140,9 +138,9 @@ for (const deck of DECKS) {
       const one = Math.min(...pages.map((p) => p.offsetHeight));
       const scrolls = (p: HTMLElement) =>
         [...p.querySelectorAll<HTMLElement>("[data-runnable]")].some((r) => {
-          const block = JSON.parse(r.dataset.runnable ?? "{}") as { lines?: number; files?: Array<{ visible: boolean }> };
-          // lines=, or several files (on the slide one at a time, in print one after another)
-          return Boolean(block.lines) || (block.files ?? []).filter((f) => f.visible).length > 1;
+          const block = JSON.parse(r.dataset.runnable ?? "{}") as { files?: Array<{ visible: boolean }> };
+          // several files: on the slide one at a time, in print one after another
+          return (block.files ?? []).filter((f) => f.visible).length > 1;
         });
       return pages.flatMap((p, i) => (p.offsetHeight > one + 1 && !scrolls(p) ? [`page ${i + 1}: ${p.querySelector("section")?.id}`] : []));
     });
