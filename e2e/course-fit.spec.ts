@@ -109,7 +109,11 @@ for (const deck of DECKS) {
           const found: string[] = [];
           const slideHeight = Number.parseFloat((s.closest(".slides") as HTMLElement).style.height);
           if (s.scrollHeight > slideHeight + 1) found.push(`content is ${s.scrollHeight} px tall, the slide ${slideHeight} px`);
-          type Editor = { session: { getScreenLength(): number }; renderer: { lineHeight: number }; container: HTMLElement };
+          type Editor = {
+            session: { getScreenLength(): number; getScreenWidth(): number };
+            renderer: { lineHeight: number; characterWidth: number; scroller: HTMLElement };
+            container: HTMLElement;
+          };
           const ace = (window as unknown as { ace: { edit(el: Element): Editor } }).ace;
           s.querySelectorAll<HTMLElement>("[data-runner]").forEach((runner, i) => {
             // The editor of the file on show (the others are hidden).
@@ -117,6 +121,10 @@ for (const deck of DECKS) {
             const rows = editor.session.getScreenLength();
             const shown = Math.floor((editor.container.clientHeight + 1) / editor.renderer.lineHeight);
             if (shown < rows) found.push(`example ${i + 1} shows ${shown} of its ${rows} lines`);
+            // Nor cut on the right (an expected output beside the code leaves it less width).
+            const columns = Math.floor((editor.renderer.scroller.clientWidth + 1) / editor.renderer.characterWidth);
+            const wide = editor.session.getScreenWidth();
+            if (columns < wide) found.push(`example ${i + 1} shows ${columns} of its ${wide} columns`);
           });
           return found;
         });

@@ -173,3 +173,47 @@ test("on a full course slide, and with the input line open, the runner stays cle
   await page.screenshot({ path: path.join(SHOTS, "runner-input-open.png") });
   await runner.getByRole("button", { name: /Stop/ }).click();
 });
+
+test("copying from the console gives the whole selection, also the rows that were never or no longer drawn", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  const runner = await openSlide(page, "_many_lines");
+  await runner.getByRole("button", { name: /Run/ }).click();
+  const console = runner.locator(".runner-console");
+  await expect(runner.locator(".runner-status")).toContainText("exited with code 0", { timeout: 90_000 });
+  await expect(console).toHaveAttribute("data-lines", "100000", { timeout: 30_000 });
+  const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+
+  // Ctrl+A in the console, Ctrl+C: all 100k lines, though fewer than 100 rows are in the page.
+  await page.evaluate(() => navigator.clipboard.writeText("before"));
+  await console.focus();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Control+C");
+  await expect.poll(async () => (await clipboard()).split("\n").length, { timeout: 10_000 }).toBe(100_000);
+  const all = (await clipboard()).split("\n");
+  expect(all[0]).toBe("1");
+  expect(all[99_999]).toBe("100000");
+  expect(all[50_000]).toBe("50001");
+  expect(await console.locator(".runner-console-row").count()).toBeLessThan(100);
+
+  // A selection made with the mouse at the top, then scrolled out of the page, still copies.
+  await console.evaluate((el) => {
+    el.scrollTop = 0;
+  });
+  await expect.poll(async () => (await rowsInView(console))[0], { timeout: 30_000 }).toBe("1");
+  const row = (text: string) => console.locator(".runner-console-row", { hasText: new RegExp(`^${text}\\n?$`) });
+  const from = (await row("2").boundingBox())!;
+  const to = (await row("5").boundingBox())!;
+  // A click first: pressing inside the select-all would drag the selected text instead.
+  await page.mouse.click(to.x + to.width / 2, to.y + to.height / 2);
+  await page.mouse.move(from.x + 1, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(to.x + to.width - 2, to.y + to.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await console.evaluate((el) => {
+    el.scrollTop = el.scrollHeight / 2;
+  });
+  await expect.poll(async () => Number((await rowsInView(console))[0]), { timeout: 30_000 }).toBeGreaterThan(40_000);
+  await expect(row("2")).toHaveCount(0);
+  await page.keyboard.press("Control+C");
+  await expect.poll(clipboard, { timeout: 10_000 }).toBe("2\n3\n4\n5");
+});

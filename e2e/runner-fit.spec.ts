@@ -92,6 +92,11 @@ test.describe("the whole example on the slide", () => {
     const run = (await runner.getByRole("button", { name: "Run the example" }).boundingBox())!;
     expect(run.width).toBeGreaterThanOrEqual(24);
     expect(run.height).toBeGreaterThanOrEqual(24);
+    // The keys' hint and the status read as well as at 1280 wide (rendered pixels, after the page's scale).
+    for (const part of [runner.locator(".runner-hint"), runner.locator(".runner-status")]) {
+      const px = await part.evaluate((el) => Number.parseFloat(getComputedStyle(el).fontSize) * (el.getBoundingClientRect().width / (el as HTMLElement).offsetWidth));
+      expect(px).toBeGreaterThanOrEqual(14);
+    }
     await runner.scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, "fit-fork-phone.png") });
   });

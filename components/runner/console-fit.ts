@@ -59,14 +59,31 @@ export function fitConsole(runner: HTMLElement, consoleEl: HTMLElement, rowCssPx
   };
 }
 
-/** Where reveal.js's arrows and slide number are (the .controls box itself is empty: its buttons are placed absolutely). */
+/**
+ * Where reveal.js's arrows and slide number are (the .controls box itself is empty: its buttons are
+ * placed absolutely), in viewport pixels.
+ *
+ * From layout offsets, not bounding boxes: reveal.js animates the arrows with transforms (an arrow
+ * that becomes enabled slides 10 px into place over 0.2 s; a "highlight" arrow bounces for a
+ * minute), and a fit measured mid-animation stays wrong once the animation ends, as nothing tells
+ * the fit to measure again. Hidden arrows are `visibility: hidden` at once; their opacity fades.
+ */
 export function slideControlBoxes(reveal: HTMLElement): DOMRect[] {
   const boxes: DOMRect[] = [];
+  const origin = reveal.getBoundingClientRect();
   for (const el of reveal.querySelectorAll<HTMLElement>(".controls button, .slide-number")) {
     const style = getComputedStyle(el);
-    if (style.display === "none" || style.visibility === "hidden" || Number(style.opacity) === 0) continue;
-    const box = el.getBoundingClientRect();
-    if (box.width > 0 && box.height > 0) boxes.push(box);
+    if (style.display === "none" || style.visibility === "hidden") continue;
+    if (!(el.offsetWidth > 0 && el.offsetHeight > 0)) continue;
+    let left = 0;
+    let top = 0;
+    let at: HTMLElement | null = el;
+    while (at && at !== reveal) {
+      left += at.offsetLeft;
+      top += at.offsetTop;
+      at = at.offsetParent as HTMLElement | null;
+    }
+    boxes.push(at === reveal ? new DOMRect(origin.left + left, origin.top + top, el.offsetWidth, el.offsetHeight) : el.getBoundingClientRect());
   }
   return boxes;
 }
