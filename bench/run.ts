@@ -191,12 +191,19 @@ async function main(): Promise<void> {
       const nonce = `${Date.now()}-${Math.random()}`;
       for (let round = 0; round < ROUNDS; round++) {
         bare.push(bareOnce(lang, `${nonce}-${round}`));
-        const a = await apiOnce(base, lang, `${SOURCES[lang]}// api ${nonce}-${round}\n`);
-        if (a.cached) throw new Error("expected a cache miss");
-        api.push(a.ms);
-        const w = await ws.run(lang, `${SOURCES[lang]}// ws ${nonce}-${round}\n`);
-        if (!w.ok || !w.compiled) throw new Error(`ws ${lang}: ${JSON.stringify(w)}`);
-        overWs.push(w.ms);
+        // HTTP and /ws take turns going first: the one right after another run meets the slot
+        // whose sandboxes are being removed and replaced, which should not count against one door.
+        const viaApi = async () => {
+          const a = await apiOnce(base, lang, `${SOURCES[lang]}// api ${nonce}-${round}\n`);
+          if (a.cached) throw new Error("expected a cache miss");
+          api.push(a.ms);
+        };
+        const viaWs = async () => {
+          const w = await ws.run(lang, `${SOURCES[lang]}// ws ${nonce}-${round}\n`);
+          if (!w.ok || !w.compiled) throw new Error(`ws ${lang}: ${JSON.stringify(w)}`);
+          overWs.push(w.ms);
+        };
+        for (const door of round % 2 === 0 ? [viaApi, viaWs] : [viaWs, viaApi]) await door();
         const h = await apiOnce(base, lang, SOURCES[lang]);
         if (round > 0 && !h.cached) throw new Error("expected a cache hit");
         hitServer.push(h.serverMs);
