@@ -145,7 +145,9 @@ export function createEngine(options: Partial<EngineOptions> = {}): Engine {
     isCompiled: (key) => cache.has(key) || compiles.has(key) || failures.has(key),
   });
   const namePrefix = options.namePrefix ?? `run-${Math.random().toString(36).slice(2, 8)}`;
-  const pool = new SandboxPool(driver, { namePrefix });
+  // Two waiting per shape with bubblewrap (cheap: two processes and a tmpfs each), so a slot's
+  // runs in quick succession (a lecture hall) find one ready; containers stay at one each.
+  const pool = new SandboxPool(driver, { namePrefix, depth: driver instanceof BwrapDriver ? 2 : 1 });
   // Jobs start their sandboxes through the pool: prepared ones where it has them, fresh otherwise.
   const sandboxes: SandboxDriver = options.prepareSandboxes === false ? driver : pool;
   const toolchains = new Map<Language, ToolchainState>();

@@ -1,5 +1,5 @@
 /**
- * Prepared sandboxes: a driver wrapper that keeps one sandbox waiting per slot and shape, so a
+ * Prepared sandboxes: a driver wrapper that keeps sandboxes waiting per slot and shape, so a
  * run's compile and run sandboxes start without their set-up (cgroups, tmpfs, namespaces, a
  * container) on the path. Works with any driver that implements `prepareSandbox`; others are
  * started fresh, as without the pool.
@@ -9,9 +9,11 @@
  *   slot is dropped. Shapes with binds (kernel runs: a run tree per build) are never pooled,
  *   unless every bind is `shared` (the same for every run: the prebuilt Rust crates).
  * - Taking a sandbox starts the preparation of the next one of that shape once the taken one is
- *   removed (after the answer: not competing with the run for the CPU), in the background; a slot
- *   runs one sandbox at a time, so one waiting per shape is enough. A run that finds none waiting
- *   starts its sandbox fresh, which costs what preparing would.
+ *   removed (after the answer: not competing with the run for the CPU), in the background. A slot
+ *   runs one sandbox at a time, but its next run can come before the last one was removed and
+ *   replaced (a lecture hall: 200 runs of one example, a few milliseconds each): `depth` (the
+ *   engine asks for two with bubblewrap) waiting per shape cover that. A run that finds none
+ *   waiting starts its sandbox fresh, which costs what preparing would, on its own path.
  * - A sandbox whose preparation failed is thrown away and the spec started fresh (which then
  *   reports the failure the usual way); preparations pause for a moment after a failure.
  * - Each prepared sandbox is used once: nothing of one run is visible to the next.
@@ -31,11 +33,18 @@ export interface SandboxPoolOptions {
   namePrefix: string;
   /** Shapes kept waiting per slot (default 3: compile, run, one more). */
   maxShapesPerSlot: number;
+  /**
+   * Sandboxes kept waiting per shape (default 2). With one, a slot's next run that comes before
+   * the previous sandbox was removed and its successor prepared (a lecture hall: a run every few
+   * milliseconds per slot) found none ready and started fresh, with the whole set-up on its path.
+   */
+  depth: number;
 }
 
 interface Waiting {
   shape: SandboxShape;
-  sandbox: PreparedSandbox | null;
+  /** Oldest first: the one most likely ready. */
+  sandboxes: PreparedSandbox[];
   failed: boolean;
   lastUsed: number;
 }
@@ -55,7 +64,7 @@ export class SandboxPool implements SandboxDriver {
     readonly driver: SandboxDriver,
     options: Partial<SandboxPoolOptions> = {},
   ) {
-    this.options = { namePrefix: "pool", maxShapesPerSlot: 3, ...options };
+    this.options = { namePrefix: "pool", maxShapesPerSlot: 3, depth: 2, ...options };
     if (driver.sandboxUser) this.sandboxUser = (slot) => driver.sandboxUser!(slot);
   }
 
@@ -82,7 +91,7 @@ export class SandboxPool implements SandboxDriver {
   /** Prepared sandboxes now waiting (for health and tests). */
   get preparedCount(): number {
     let n = 0;
-    for (const w of this.waiting.values()) if (w.sandbox && !w.sandbox.spent) n++;
+    for (const w of this.waiting.values()) for (const s of w.sandboxes) if (!s.spent) n++;
     return n;
   }
 
@@ -100,9 +109,13 @@ export class SandboxPool implements SandboxDriver {
     const key = shapeKey(shape);
     const entry = this.waiting.get(key) ?? this.remember(key, shape);
     entry.lastUsed = Date.now();
-    const prepared = entry.sandbox;
-    entry.sandbox = null;
-    if (prepared && !prepared.spent && !entry.failed) {
+    // The oldest first (most likely ready); spent ones (discarded meanwhile) are dropped.
+    let prepared: PreparedSandbox | undefined;
+    while (!prepared && entry.sandboxes.length > 0) {
+      const next = entry.sandboxes.shift()!;
+      if (!next.spent) prepared = next;
+    }
+    if (prepared && !entry.failed) {
       this.starts.prepared++;
       const process = prepared.start(spec);
       // The next one is prepared once this one is gone (after the run's answer): not competing
@@ -119,43 +132,46 @@ export class SandboxPool implements SandboxDriver {
   /** Stops preparing and removes every waiting sandbox. */
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.waiting.values()].map((w) => w.sandbox).filter((s): s is PreparedSandbox => s !== null);
+    const all = [...this.waiting.values()].flatMap((w) => w.sandboxes);
     this.waiting.clear();
     await Promise.all(all.map((s) => s.discard()));
   }
 
   private remember(key: string, shape: SandboxShape): Waiting {
-    const entry: Waiting = { shape, sandbox: null, failed: false, lastUsed: Date.now() };
+    const entry: Waiting = { shape, sandboxes: [], failed: false, lastUsed: Date.now() };
     this.waiting.set(key, entry);
     const sameSlot = [...this.waiting.entries()].filter(([, w]) => w.shape.slot === shape.slot);
     if (sameSlot.length > this.options.maxShapesPerSlot) {
       const [oldestKey, oldest] = sameSlot.sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0]!;
       this.waiting.delete(oldestKey);
-      if (oldest.sandbox) void oldest.sandbox.discard();
+      for (const s of oldest.sandboxes) void s.discard();
     }
     return entry;
   }
 
+  /** Prepares sandboxes of this shape until `depth` wait (one at a time after a failure). */
   private refill(key: string): void {
     const entry = this.waiting.get(key);
-    if (!entry || entry.sandbox || this.closed || Date.now() < this.pausedUntil) return;
-    const name = `${this.options.namePrefix}-p${(this.counter++).toString(36)}`;
-    let sandbox: PreparedSandbox;
-    try {
-      sandbox = this.driver.prepareSandbox!(name, entry.shape);
-    } catch {
-      this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
-      return;
+    while (entry && entry.sandboxes.length < this.options.depth && !this.closed && Date.now() >= this.pausedUntil) {
+      const name = `${this.options.namePrefix}-p${(this.counter++).toString(36)}`;
+      let sandbox: PreparedSandbox;
+      try {
+        sandbox = this.driver.prepareSandbox!(name, entry.shape);
+      } catch {
+        this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+        return;
+      }
+      entry.sandboxes.push(sandbox);
+      entry.failed = false;
+      sandbox.ready.catch(() => {
+        const i = entry.sandboxes.indexOf(sandbox);
+        if (i < 0) return;
+        entry.failed = true;
+        this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
+        entry.sandboxes.splice(i, 1);
+        void sandbox.discard();
+      });
     }
-    entry.sandbox = sandbox;
-    entry.failed = false;
-    sandbox.ready.catch(() => {
-      if (entry.sandbox !== sandbox) return;
-      entry.failed = true;
-      this.pausedUntil = Date.now() + RETRY_AFTER_FAILURE_MS;
-      entry.sandbox = null;
-      void sandbox.discard();
-    });
   }
 }
 

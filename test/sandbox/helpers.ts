@@ -61,7 +61,8 @@ export function startTestEngine(uidBase: number, options: Partial<EngineOptions>
         if (driver.leftovers(prefix).every(isWaiting)) break;
         await sleep(100);
       }
-      expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * concurrency);
+      // At most 3 shapes per slot, two of each with bubblewrap (the pool's depth), one in containers.
+      expect(waiting.length, "prepared sandboxes waiting").toBeLessThanOrEqual(3 * 2 * concurrency);
       expect(driver.leftovers(prefix).filter((p) => !isWaiting(p)), "cgroups and temp dirs of this engine's runs").toEqual([]);
       expect(fs.readdirSync(tempRoot).filter((n) => !waiting.includes(n)), "entries in the sandbox temp root").toEqual([]);
       if (driver instanceof DockerDriver) {

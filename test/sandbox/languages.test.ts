@@ -55,8 +55,8 @@ describe("health", () => {
 
 describe("prepared sandboxes", () => {
   it("keep a Rust compile sandbox (with the crates bound) waiting per slot, beside the compile and run ones", async () => {
-    // compile, run and Rust compile, for each of the 2 slots
-    await expect.poll(async () => (await t.engine.health()).preparedSandboxes, { timeout: 60_000, interval: 250 }).toBe(6);
+    // compile, run and Rust compile, two of each (the bwrap pool's depth), for each of the 2 slots
+    await expect.poll(async () => (await t.engine.health()).preparedSandboxes, { timeout: 60_000, interval: 250 }).toBe(12);
   }, T);
 });
 
