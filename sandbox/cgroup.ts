@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
+import { fileSystemCgroups, type CgroupFiles, type CgroupStep } from "./mount-helper";
 
 export const CGROUP_ROOT = "/sys/fs/cgroup";
 export const CONTROLLERS = ["memory", "pids", "cpu", "cpuacct", "freezer"] as const;
@@ -38,6 +39,8 @@ export class CgroupSet {
   constructor(
     readonly parent: string,
     readonly name: string,
+    /** Who makes, sets and removes the folders (the bwrap driver's helper; default the file system calls). */
+    private readonly files: CgroupFiles = fileSystemCgroups,
   ) {
     this.dirs = Object.fromEntries(CONTROLLERS.map((c) => [c, path.join(CGROUP_ROOT, c, parent, name)])) as Record<Controller, string>;
   }
@@ -48,14 +51,27 @@ export class CgroupSet {
   }
 
   async create(limits: CgroupLimits): Promise<void> {
-    await Promise.all(CONTROLLERS.map((c) => fsp.mkdir(this.dirs[c], { recursive: true })));
+    ensureParents(this.parent);
     const mem = String(limits.memoryBytes);
-    // memsw (memory + swap) must stay ≥ memory, so set memory first.
-    await write(this.dirs.memory, "memory.limit_in_bytes", mem);
-    await write(this.dirs.memory, "memory.memsw.limit_in_bytes", mem).catch(() => undefined); // absent without swap accounting
-    await write(this.dirs.memory, "memory.swappiness", "0").catch(() => undefined);
-    await write(this.dirs.pids, "pids.max", String(limits.processes));
-    await write(this.dirs.cpu, "cpu.shares", String(limits.cpuShares));
+    const steps: CgroupStep[] = [
+      ...CONTROLLERS.map((c): CgroupStep => ({ op: "mkdir", path: this.dirs[c] })),
+      // memsw (memory + swap) must stay ≥ memory, so set memory first.
+      { op: "write", path: path.join(this.dirs.memory, "memory.limit_in_bytes"), value: mem },
+      { op: "write", path: path.join(this.dirs.memory, "memory.memsw.limit_in_bytes"), value: mem }, // absent without swap accounting
+      { op: "write", path: path.join(this.dirs.memory, "memory.swappiness"), value: "0" },
+      { op: "write", path: path.join(this.dirs.pids, "pids.max"), value: String(limits.processes) },
+      { op: "write", path: path.join(this.dirs.cpu, "cpu.shares"), value: String(limits.cpuShares) },
+    ];
+    const optional = new Set([6, 7]);
+    let errors = await this.files.run(steps);
+    if (errors.slice(0, CONTROLLERS.length).some((e) => (e as NodeJS.ErrnoException | null)?.code === "ENOENT")) {
+      // The parents were removed meanwhile (by hand): make them again, once.
+      parentsMade.delete(this.parent);
+      ensureParents(this.parent);
+      errors = await this.files.run(steps);
+    }
+    const failed = errors.find((e, i) => e && !optional.has(i));
+    if (failed) throw failed;
   }
 
   /**
@@ -143,10 +159,27 @@ export class CgroupSet {
   /** Removes the cgroups; right after the last process exits the kernel may still say EBUSY. */
   async remove(): Promise<void> {
     await this.killAll();
-    const results = await Promise.allSettled(CONTROLLERS.map((c) => removeDir(this.dirs[c], c === "freezer")));
+    // All five at once first; those still busy again and again, for a while.
+    const first = await this.files.run(CONTROLLERS.map((c): CgroupStep => ({ op: "rmdir", path: this.dirs[c] })));
+    const results = await Promise.allSettled(
+      CONTROLLERS.map((c, i) => {
+        const error = first[i];
+        if (!error) return Promise.resolve();
+        if ((error as NodeJS.ErrnoException).code !== "EBUSY") return Promise.reject(new Error(`cannot remove cgroup ${this.dirs[c]}: ${error.message}`));
+        return removeDir(this.dirs[c], c === "freezer");
+      }),
+    );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;
   }
+}
+
+/** The engine's parent cgroups, made once per process (the sandboxes' folders go inside them). */
+const parentsMade = new Set<string>();
+function ensureParents(parent: string): void {
+  if (parentsMade.has(parent)) return;
+  for (const c of CONTROLLERS) fs.mkdirSync(path.join(CGROUP_ROOT, c, parent), { recursive: true });
+  parentsMade.add(parent);
 }
 
 async function removeDir(dir: string, isFreezer: boolean): Promise<void> {

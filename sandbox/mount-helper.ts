@@ -1,20 +1,27 @@
 /**
- * Workspace mounts without a process per mount: `sandbox-mount`, a small root helper the bwrap
- * driver keeps running, mounts and unmounts the workspaces' tmpfs on request.
+ * Workspace mounts and cgroup folders without a process or a thread-pool round trip each:
+ * `sandbox-mount`, a small root helper the bwrap driver keeps running, mounts and unmounts the
+ * workspaces' tmpfs and makes, sets and removes the sandboxes' cgroups on request.
  *
  * Why: each sandbox needs one tmpfs mounted ahead of use and unmounted after it. With
  * `/usr/bin/mount` and `/usr/bin/umount` that is two more processes per sandbox, each forked
  * from the server (whose event loop waits in fork until the child has exec'd) and each loading
  * libmount: in a lecture hall (hundreds of runs on two cores) the largest single part of the
- * server's own CPU per run. The helper makes each one a line on a pipe and one system call.
+ * server's own CPU per run. Its five cgroups (a mkdir and a few file writes each, a rmdir at the
+ * end) were some twenty awaited file operations through the thread pool. The helper makes each
+ * one a line on a pipe and one system call; a sandbox's lines go in one write.
  *
  * Protocol (stdin → stdout, one line each, answered in order):
  *   <id> TAB mount TAB <dir> TAB <bytes>   tmpfs at <dir>, size=<bytes>, mode 0755, nosuid, nodev
  *   <id> TAB umount TAB <dir>              umount2(dir, 0)
  *   <id> TAB detach TAB <dir>              umount2(dir, MNT_DETACH)
+ *   <id> TAB mkdir TAB <dir>               mkdir(dir, 0755); an existing folder is fine
+ *   <id> TAB write TAB <file> TAB <value>  the value into an existing file (a cgroup setting)
+ *   <id> TAB rmdir TAB <dir>               rmdir(dir); a missing folder is fine
  *   → <id> TAB ok   |   <id> TAB err TAB <errno name> TAB <message>
- * Only absolute directories under the root given as its argument (the driver's temp root) are
- * accepted. It exits when its stdin closes (the server ended) and with its parent (PDEATHSIG).
+ * Mounts only under the root given as its first argument (the driver's temp root); cgroup
+ * operations only under /sys/fs/cgroup/<controller>/<its second argument>/. No path may hold
+ * "/..". It exits when its stdin closes (the server ended) and with its parent (PDEATHSIG).
  * Built once per source version with the host's gcc, as sandbox-init is.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -28,27 +35,39 @@ import { promisify } from "node:util";
 export const MOUNT_HELPER_SOURCE = String.raw`
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static const char *root;
+static const char *root, *cgroup_parent;
 static size_t root_len;
 
-static int allowed(const char *dir) {
-  if (dir[0] != '/' || strstr(dir, "/..") || strncmp(dir, root, root_len) != 0 || dir[root_len] != '/') return 0;
-  return 1;
+static int under_root(const char *dir) {
+  return dir[0] == '/' && !strstr(dir, "/..") && strncmp(dir, root, root_len) == 0 && dir[root_len] == '/';
+}
+
+/* /sys/fs/cgroup/<controller>/<parent>/<something> */
+static int in_cgroups(const char *path) {
+  static const char prefix[] = "/sys/fs/cgroup/";
+  if (strncmp(path, prefix, sizeof prefix - 1) != 0 || strstr(path, "/..")) return 0;
+  const char *controller = path + sizeof prefix - 1, *slash = strchr(controller, '/');
+  if (!slash || slash == controller) return 0;
+  size_t n = strlen(cgroup_parent);
+  return strncmp(slash + 1, cgroup_parent, n) == 0 && slash[1 + n] == '/' && slash[2 + n] != 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] != '/') return 2;
+  if (argc != 3 || argv[1][0] != '/' || !argv[2][0] || strchr(argv[2], '/')) return 2;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) return 0; /* the server is already gone */
   root = argv[1];
+  cgroup_parent = argv[2];
   root_len = strlen(root);
   while (root_len > 1 && root[root_len - 1] == '/') root_len--;
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -57,10 +76,11 @@ int main(int argc, char **argv) {
   ssize_t n;
   while ((n = getline(&line, &cap, stdin)) > 0) {
     if (line[n - 1] == '\n') line[n - 1] = 0;
-    char *id = strtok(line, "\t"), *op = strtok(NULL, "\t"), *dir = strtok(NULL, "\t"), *arg = strtok(NULL, "\t");
+    char *id = strtok(line, "\t"), *op = strtok(NULL, "\t"), *path = strtok(NULL, "\t"), *arg = strtok(NULL, "\t");
     if (!id) continue;
-    if (!op || !dir || !allowed(dir)) {
-      printf("%s\terr\tEINVAL\tmalformed request or a directory outside %s\n", id, root);
+    int is_mount = op && (!strcmp(op, "mount") || !strcmp(op, "umount") || !strcmp(op, "detach"));
+    if (!op || !path || !(is_mount ? under_root(path) : in_cgroups(path))) {
+      printf("%s\terr\tEINVAL\tmalformed request or a path outside the allowed folders\n", id);
       continue;
     }
     int rc;
@@ -73,11 +93,27 @@ int main(int argc, char **argv) {
       }
       char data[64];
       snprintf(data, sizeof data, "size=%llu,mode=0755", bytes);
-      rc = mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, data);
+      rc = mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
     } else if (strcmp(op, "umount") == 0) {
-      rc = umount2(dir, 0);
+      rc = umount2(path, 0);
     } else if (strcmp(op, "detach") == 0) {
-      rc = umount2(dir, MNT_DETACH);
+      rc = umount2(path, MNT_DETACH);
+    } else if (strcmp(op, "mkdir") == 0) {
+      rc = mkdir(path, 0755);
+      if (rc != 0 && errno == EEXIST) rc = 0;
+    } else if (strcmp(op, "rmdir") == 0) {
+      rc = rmdir(path);
+      if (rc != 0 && errno == ENOENT) rc = 0;
+    } else if (strcmp(op, "write") == 0 && arg) {
+      int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+      rc = fd < 0 ? -1 : 0;
+      if (fd >= 0) {
+        size_t len = strlen(arg);
+        if (write(fd, arg, len) != (ssize_t)len) rc = -1;
+        int e = errno;
+        close(fd);
+        errno = e;
+      }
     } else {
       printf("%s\terr\tEINVAL\tunknown operation\n", id);
       continue;
@@ -100,6 +136,13 @@ export interface Mounter {
   /** Rejects with an error whose `code` is e.g. "EBUSY" when the mount is in use. */
   unmount(dir: string, detach: boolean): Promise<void>;
 }
+
+/** Makes, sets and removes a sandbox's cgroup folders (see CgroupSet). */
+export interface CgroupFiles {
+  /** Runs each step in order (all sent at once); resolves with each step's error, or null. */
+  run(steps: CgroupStep[]): Promise<Array<Error | null>>;
+}
+export type CgroupStep = { op: "mkdir"; path: string } | { op: "rmdir"; path: string } | { op: "write"; path: string; value: string };
 
 /** One `mount`/`umount` process per call: for tools and as the fallback. */
 export const processMounter: Mounter = {
@@ -132,6 +175,27 @@ export async function buildMountHelper(dir: string): Promise<string> {
   return binary;
 }
 
+/** The same steps with the server's own file calls (no helper): for tools and as the fallback. */
+export const fileSystemCgroups: CgroupFiles = {
+  async run(steps) {
+    const errors: Array<Error | null> = [];
+    for (const step of steps) {
+      try {
+        if (step.op === "mkdir") await fsp.mkdir(step.path, { recursive: true });
+        else if (step.op === "rmdir") {
+          await fsp.rmdir(step.path).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== "ENOENT") throw e;
+          });
+        } else if (step.op === "write") await fsp.writeFile(step.path, step.value);
+        errors.push(null);
+      } catch (error) {
+        errors.push(error as Error);
+      }
+    }
+    return errors;
+  },
+};
+
 class MountError extends Error {
   constructor(
     readonly code: string,
@@ -146,7 +210,7 @@ class MountError extends Error {
  * cannot take (a path with a tab or a newline) and requests after it failed to start go to
  * `processMounter`. The helper keeps the event loop alive only while a request is pending.
  */
-export class HelperMounter implements Mounter {
+export class HelperMounter implements Mounter, CgroupFiles {
   private child: ChildProcess | null = null;
   private readonly pending = new Map<number, { resolve(): void; reject(error: Error): void }>();
   private counter = 0;
@@ -155,8 +219,10 @@ export class HelperMounter implements Mounter {
 
   constructor(
     private readonly binary: string,
-    /** Only directories under this one are accepted. */
+    /** Only directories under this one are mounted. */
     private readonly root: string,
+    /** Only cgroups under /sys/fs/cgroup/<controller>/<this>/ are made, set and removed. */
+    private readonly cgroupParent: string,
   ) {}
 
   mount(dir: string, sizeBytes: number): Promise<void> {
@@ -165,6 +231,24 @@ export class HelperMounter implements Mounter {
 
   unmount(dir: string, detach: boolean): Promise<void> {
     return this.request([detach ? "detach" : "umount", dir], () => processMounter.unmount(dir, detach));
+  }
+
+  async run(steps: CgroupStep[]): Promise<Array<Error | null>> {
+    const lines = steps.map((s) => (s.op === "write" ? [s.op, s.path, s.value] : [s.op, s.path]));
+    if (this.broken || this.closed || lines.some((fields) => fields.some((f) => /[\t\n]/.test(f)))) return fileSystemCgroups.run(steps);
+    const child = this.child ?? this.startHelper();
+    if (!child) return fileSystemCgroups.run(steps);
+    const requests = lines.map((fields) => {
+      const id = ++this.counter;
+      const done = new Promise<void>((resolve, reject) => {
+        if (this.pending.size === 0) this.hold(child, true);
+        this.pending.set(id, { resolve, reject });
+      });
+      return { id, fields, done };
+    });
+    child.stdin!.write(requests.map((r) => `${[r.id, ...r.fields].join("\t")}\n`).join(""));
+    const settled = await Promise.allSettled(requests.map((r) => r.done));
+    return settled.map((r) => (r.status === "rejected" ? (r.reason as Error) : null));
   }
 
   /** Ends the helper (it exits when its input closes). */
@@ -189,7 +273,7 @@ export class HelperMounter implements Mounter {
   private startHelper(): ChildProcess | null {
     let child: ChildProcess;
     try {
-      child = spawn(this.binary, [this.root], { env: {} as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "ignore"] });
+      child = spawn(this.binary, [this.root, this.cgroupParent], { env: {} as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "ignore"] });
     } catch {
       this.broken = true;
       return null;

@@ -31,7 +31,7 @@ import path from "node:path";
 import type { LimitName } from "../../lib/protocol";
 import { CgroupSet, listCgroups } from "../cgroup";
 import { buildInitHelper, COMMAND_FD, encodeCommand, parseStatus, STATUS_FD, type ProgramStatus } from "../init-helper";
-import { buildMountHelper, HelperMounter, processMounter, type Mounter } from "../mount-helper";
+import { buildMountHelper, fileSystemCgroups, HelperMounter, processMounter, type CgroupFiles, type Mounter } from "../mount-helper";
 import { seccompFilterBytes } from "../seccomp";
 import { Workspace } from "../workspace";
 import {
@@ -89,8 +89,8 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = "bwrap";
   private initHelper = "";
   private seccompFile = "";
-  /** Mounts the workspaces' tmpfs: the driver's helper process once prepared (see mount-helper.ts). */
-  private mounter: Mounter = processMounter;
+  /** Mounts the workspaces' tmpfs and makes their cgroups: the driver's helper process once prepared (see mount-helper.ts). */
+  private mounter: Mounter & CgroupFiles = { ...processMounter, ...fileSystemCgroups };
   private readonly waitingSandboxes = new Set<BwrapSandbox>();
 
   constructor(readonly options: BwrapDriverOptions) {}
@@ -106,7 +106,7 @@ export class BwrapDriver implements SandboxDriver {
     this.initHelper = await buildInitHelper(this.options.helperDir);
     if (!(this.mounter instanceof HelperMounter)) {
       try {
-        this.mounter = new HelperMounter(await buildMountHelper(this.options.helperDir), this.options.tempRoot);
+        this.mounter = new HelperMounter(await buildMountHelper(this.options.helperDir), this.options.tempRoot, this.options.cgroupParent);
       } catch (error) {
         console.error(`sandbox: the mount helper could not be built (${(error as Error).message.split("\n")[0]}); using mount and umount`);
       }
@@ -139,7 +139,7 @@ export class BwrapDriver implements SandboxDriver {
   /** Ends the mount helper; call after every sandbox was removed (the engine's shutdown does). */
   close(): Promise<void> {
     if (this.mounter instanceof HelperMounter) this.mounter.close();
-    this.mounter = processMounter;
+    this.mounter = { ...processMounter, ...fileSystemCgroups };
     return Promise.resolve();
   }
 
@@ -225,11 +225,11 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
   constructor(readonly options: BwrapDriverOptions,
     private readonly initHelper: string,
     private readonly seccompFile: string,
-    mounter: Mounter,
+    mounter: Mounter & CgroupFiles,
     readonly name: string,
     readonly shape: SandboxShape,
   ) {
-    this.cgroup = new CgroupSet(options.cgroupParent, name);
+    this.cgroup = new CgroupSet(options.cgroupParent, name, mounter);
     this.workspace = new Workspace(path.join(options.tempRoot, name), mounter);
     this.uid = options.uidBase + shape.slot;
     this.started = new Promise((resolve) => (this.settleStarted = resolve));

@@ -1,11 +1,12 @@
 /**
  * The bwrap driver's mount helper (sandbox/mount-helper.ts): the real helper process mounting real
- * tmpfs, as the workspaces use it. Needs root, like the sandbox.
+ * tmpfs and making real cgroups, as the sandboxes use it. Needs root, like the sandbox.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CgroupSet, CONTROLLERS } from "../../sandbox/cgroup";
 import { buildMountHelper, HelperMounter } from "../../sandbox/mount-helper";
 import { Workspace } from "../../sandbox/workspace";
 
@@ -24,7 +25,7 @@ describe("mount helper", () => {
     base = fs.mkdtempSync(path.join(os.tmpdir(), "mount-helper-test-"));
     root = path.join(base, "root");
     fs.mkdirSync(root);
-    mounter = new HelperMounter(await buildMountHelper(path.join(base, "helpers")), root);
+    mounter = new HelperMounter(await buildMountHelper(path.join(base, "helpers")), root, "osbyexample");
   }, 60_000);
 
   afterAll(() => {
@@ -63,6 +64,27 @@ describe("mount helper", () => {
     } finally {
       fs.closeSync(fd);
     }
+  }, 60_000);
+
+  it("makes a sandbox's cgroups with their limits and removes them; nothing outside the engine's parent", async () => {
+    const cgroup = new CgroupSet("osbyexample", `mount-helper-test-${process.pid}`, mounter);
+    try {
+      await cgroup.create({ memoryBytes: 64 * 1024 * 1024, processes: 7, cpuShares: 300 });
+      for (const c of CONTROLLERS) expect(fs.existsSync(cgroup.dirs[c])).toBe(true);
+      expect(fs.readFileSync(path.join(cgroup.dirs.memory, "memory.limit_in_bytes"), "utf8").trim()).toBe(String(64 * 1024 * 1024));
+      expect(fs.readFileSync(path.join(cgroup.dirs.pids, "pids.max"), "utf8").trim()).toBe("7");
+      expect(fs.readFileSync(path.join(cgroup.dirs.cpu, "cpu.shares"), "utf8").trim()).toBe("300");
+    } finally {
+      await cgroup.remove();
+    }
+    for (const c of CONTROLLERS) expect(fs.existsSync(cgroup.dirs[c])).toBe(false);
+    const [outside, parentItself, dotDot] = await mounter.run([
+      { op: "mkdir", path: "/sys/fs/cgroup/memory/elsewhere-test" },
+      { op: "rmdir", path: "/sys/fs/cgroup/memory/osbyexample" },
+      { op: "write", path: "/sys/fs/cgroup/memory/osbyexample/../memory.limit_in_bytes", value: "1" },
+    ]);
+    for (const error of [outside, parentItself, dotDot]) expect(error).toMatchObject({ code: "EINVAL" });
+    expect(fs.existsSync("/sys/fs/cgroup/memory/elsewhere-test")).toBe(false);
   }, 60_000);
 
   it("starts again after its process died", async () => {
