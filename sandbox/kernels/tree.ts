@@ -12,9 +12,9 @@
  *     Hard links are safe because nothing writes an artifact in place: rustc writes rlibs and
  *     rmeta files to a temporary file and renames it, ld unlinks its output before writing it,
  *     cargo removes a file before it hard-links ("uplifts") a new one, so a rebuilt artifact is a
- *     new inode (kernel.test.ts checks the warm tree after real rebuilds). Incremental caches are
- *     copied, owned by the sandbox user: rustc hard-links them into its next session, which the
- *     kernel's protected_hardlinks refuses for another user's files (and rustc then warns).
+ *     new inode (kernel.test.ts checks the warm tree after real rebuilds). Of rustc's incremental
+ *     caches only the newest session is taken, its big files linked and its small ones copied
+ *     (see incrementalLinkMinBytes): a crate the run does not rebuild costs nothing to copy.
  * Cargo reads the shared artifacts and compares their mtimes, finds core & co. fresh and
  * rebuilds only the edited crate.
  *
@@ -43,6 +43,16 @@ export interface RunTreeOptions {
   warmTargetSeenAt?: string;
   /** Files at least this big are linked instead of copied (default 1 MiB). */
   linkMinBytes?: number;
+  /**
+   * In rustc's incremental caches, files at least this big are hard-linked too (default 64 KiB;
+   * Infinity: copy them all). Safe and cheap: rustc never writes a session's file in place (it
+   * deletes a file before writing it anew), and it starts a crate's next session by hard-linking
+   * the previous session's files, falling back to copying each it may not link: the sandbox user
+   * may not hard-link the warm tree's root-owned files (protected_hardlinks), so rustc copies
+   * exactly those, and only for a crate it rebuilds. One small file per session is always copied
+   * (owned by the sandbox user, so it links): rustc warns when it could link none.
+   */
+  incrementalLinkMinBytes?: number;
   /**
    * How big artifacts are shared. "hardlink" (default, needs the run dir on the warm tree's file
    * system; falls back to "symlink" otherwise) keeps every path the same as in the warm build,
@@ -128,6 +138,7 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
   const warmTarget = path.join(profile.sourceDir, profile.targetDir);
   const warmTargetSeenAt = options.warmTargetSeenAt ?? warmTarget;
   const linkMinBytes = options.linkMinBytes ?? 1024 * 1024;
+  const incrementalLinkMin = options.incrementalLinkMinBytes ?? 64 * 1024;
   let share = options.share ?? "hardlink";
   const tree: RunTree = {
     sourceDir: runDir,
@@ -199,6 +210,12 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
     await own(toDir);
     let entries = await fs.readdir(fromDir, { withFileTypes: true });
     if (insideIncremental && path.basename(path.dirname(rel)) === "incremental") entries = latestSession(entries);
+    // In a session of rustc's incremental cache, one file is always copied: see incrementalLinkMinBytes.
+    let alwaysCopy: string | undefined;
+    if (insideIncremental && path.basename(path.dirname(path.dirname(rel))) === "incremental") {
+      const sizes = await Promise.all(entries.filter((e) => e.isFile()).map(async (e) => ({ name: e.name, size: (await fs.stat(path.join(fromDir, e.name))).size })));
+      alwaysCopy = sizes.reduce<{ name: string; size: number } | undefined>((a, b) => (a && a.size <= b.size ? a : b), undefined)?.name;
+    }
     await Promise.all(entries.map(async (entry) => {
       const relPath = path.join(rel, entry.name);
       const from = path.join(fromDir, entry.name);
@@ -213,17 +230,21 @@ export async function prepareRunTree(options: RunTreeOptions): Promise<RunTree> 
         await fs.symlink(await fs.readlink(from), to);
       } else if (entry.isFile()) {
         const stat = await fs.stat(from);
-        const link = stat.size >= linkMinBytes && !insideIncremental;
-        if (link) {
-          if (share === "hardlink") {
-            try {
-              await fs.link(from, to);
-            } catch (error) {
-              // Another file system (e.g. the run dir on a tmpfs): fall back to a symbolic link.
-              if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-              share = "symlink";
-            }
+        let link = insideIncremental
+          ? share === "hardlink" && stat.size >= incrementalLinkMin && entry.name !== alwaysCopy
+          : stat.size >= linkMinBytes;
+        if (link && share === "hardlink") {
+          try {
+            await fs.link(from, to);
+          } catch (error) {
+            // Another file system (e.g. the run dir on a tmpfs): fall back to a symbolic link
+            // (incremental caches: to a copy, as rustc would hard-link the link itself).
+            if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+            share = "symlink";
+            if (insideIncremental) link = false;
           }
+        }
+        if (link) {
           if (share === "symlink") await fs.symlink(path.join(warmTargetSeenAt, relPath), to);
           tree.linkedFiles++;
           tree.linkedBytes += stat.size;
