@@ -165,7 +165,8 @@ export class CompileCache {
       if (fs.existsSync(entryDir)) await fsp.rm(entryDir, { recursive: true, force: true });
       fs.renameSync(staging, entryDir);
       this.remember(key, size, Date.now(), text.length <= MAX_MEMORY_META_CHARS ? meta : undefined);
-      await this.evict();
+      // Never the entry just stored: the run that compiled it takes its hold right after this.
+      await this.evict(key);
       return true;
     } catch {
       await fsp.rm(staging, { recursive: true, force: true });
@@ -195,9 +196,9 @@ export class CompileCache {
     this.entries.delete(key);
   }
 
-  private async evict(): Promise<void> {
+  private async evict(keep?: string): Promise<void> {
     if (this.totalBytes <= this.maxBytes) return;
-    const oldestFirst = [...this.entries.entries()].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const oldestFirst = [...this.entries.entries()].filter(([k, e]) => e.inUse === 0 && k !== keep).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     for (const [key] of oldestFirst) {
       if (this.totalBytes <= this.maxBytes) break;
       this.forget(key);
