@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { KernelRunRequestInput, RunEvent } from "../../lib/protocol";
 import { buildKernel } from "../../sandbox/kernels/host";
 import { externalProfile, osbeProfile } from "../../sandbox/kernels/profile";
-import { processesOfUids, runToEnd, start, startTestEngine, type TestEngine } from "./helpers";
+import { runToEnd, start, startTestEngine, type TestEngine } from "./helpers";
 import { EXPECTED_SERIAL } from "../../sandbox/kernels/osbe-serial";
 
 const profile = osbeProfile();
@@ -193,15 +193,47 @@ describe("kernel runs through the engine", () => {
     expect(run.diagnostics?.items.find((d) => d.severity === "error")).toMatchObject({ file: "src/hello.rs", line: 2 });
   });
 
-  it("the build and QEMU run as the slot's unprivileged uid", async () => {
-    const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("spinning");\n    loop {}');
-    const run = start(t.engine, kernel({ "src/tasks.rs": tasks }, { limits: { wallSeconds: 3 } }));
-    await run.waitFor((e) => e.type === "stdout" && run.collected.stdout.includes("spinning"));
-    const qemu = processesOfUids(t.uidBase, t.uidBase + t.concurrency).filter((p) => /qemu/.test(p));
-    expect(qemu.length).toBeGreaterThan(0);
+  it("the build and QEMU run as the slot's unprivileged uid: nothing in the run's sandboxes is root", async () => {
+    const tasks = original("src/tasks.rs").replace(/pub fn spawn_all\(\) \{/, '$&\n    crate::kprintln!("spinning as a sandbox uid");\n    loop {}');
+    const run = start(t.engine, kernel({ "src/tasks.rs": tasks }, { limits: { wallSeconds: 30 } }));
+    await run.waitFor((e) => e.type === "compiling");
+    // Every process seen in this engine's sandboxes from the build's start until QEMU boots, by name.
+    const seen = new Map<string, Set<number>>();
+    const look = () => {
+      // Not the launcher: root joins the cgroups (sh "sandbox-start") and drops to the slot's uid
+      // (setpriv) as it execs bwrap (sandbox/drivers/bwrap.ts); everything the sandbox runs is below it.
+      for (const p of processesInSandboxesOf(t.prefix)) {
+        if (p.cmdline.includes("sandbox-start") || p.cmdline.startsWith("/usr/bin/setpriv")) continue;
+        seen.set(p.name, (seen.get(p.name) ?? new Set()).add(p.uid));
+      }
+    };
+    const deadline = Date.now() + 120_000;
+    while (!run.collected.stdout.includes("spinning") && !run.collected.exit && Date.now() < deadline) {
+      look();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    look();
+    expect(run.collected.stdout).toContain("spinning as a sandbox uid");
+    const names = [...seen.keys()];
+    expect(names, "the build's processes").toEqual(expect.arrayContaining(["cargo"]));
+    expect(names.some((n) => n.startsWith("qemu-system")), `QEMU among ${names.join(", ")}`).toBe(true);
+    for (const [name, uids] of seen) {
+      for (const uid of uids) {
+        expect(uid, `${name} runs as a slot's uid`).toBeGreaterThanOrEqual(t.uidBase);
+        expect(uid, `${name} runs as a slot's uid`).toBeLessThan(t.uidBase + t.concurrency);
+      }
+    }
     run.handle.kill();
     const done = await run.finished;
     expect(done.exit).toMatchObject({ phase: "run", message: "stopped: killed on request" });
+  });
+
+  it("names a failure the kernel reports itself, with its status", async () => {
+    // isa-debug-exit turns 0x12 into QEMU's exit status (0x12 << 1) | 1 = 37: neither success (33) nor a panic (35).
+    const giveUp = 'pub fn hello() {\n    crate::kprintln!("giving up");\n    crate::x86::outl(0xf4, 0x12);\n}\n';
+    const run = await runToEnd(t.engine, kernel({ "src/hello.rs": giveUp }));
+    expect(run.stdout).toBe("giving up\n");
+    expect(run.exit).toMatchObject({ phase: "run", exitCode: 37, limit: null, message: "kernel reported failure (status 37)" });
   });
 
   it("a kill while building ends the run; shutdown() ends kernel runs too, leaving nothing behind", async () => {
@@ -256,3 +288,20 @@ describe("kernel runs through the engine", () => {
     }
   });
 });
+
+/** Processes in the cgroups of an engine's sandboxes (names start with its prefix): name, real uid, command line. */
+function processesInSandboxesOf(prefix: string): Array<{ name: string; uid: number; cmdline: string }> {
+  const found: Array<{ name: string; uid: number; cmdline: string }> = [];
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(`/${prefix}-`)) continue;
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      found.push({ name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? "?", uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), cmdline });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
