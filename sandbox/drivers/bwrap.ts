@@ -491,6 +491,10 @@ class BwrapSandbox implements SandboxProcess, PreparedSandbox {
       else if (result.signal === "SIGXFSZ") limit = "file-size";
       else if (report.oomKills > 0) limit = "memory";
       else if (result.signal === "SIGKILL" && report.cpuNs >= limits.cpuSeconds * 1e9 * 0.95) limit = "cpu";
+      // A child stopped by its own CPU rlimit (SIGXCPU) and its parent failing for it: g++ exits 4 when
+      // cc1plus gets SIGXCPU. The tree then used about its CPU time (the rlimit's count runs a little
+      // below the cgroup's: 0.91 s at a 1 s limit was measured).
+      else if (result.exitCode !== null && report.cpuNs >= limits.cpuSeconds * 1e9 * 0.8) limit = "cpu";
       else if (this.workspace.freeBytes() < FULL_WORKSPACE_BYTES) limit = "disk";
     }
     // A fork bomb ends by another limit, but the process limit is what it ran into.

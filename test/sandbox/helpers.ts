@@ -186,7 +186,7 @@ export function start(engine: Engine, input: RunRequestInput, options?: RunOptio
 /** What a failed compile said, for a test's failure message: the outcome, its limit, the compiler's text. */
 export function compileReport(run: CollectedRun): string {
   const c = run.compiled;
-  return `compile ${c ? `ok=${c.ok} exit=${c.exitCode} limit=${c.limit} ${c.timeMs} ms` : "missing"}; ${run.exit?.message ?? run.error?.message ?? ""}\n${run.diagnostics?.rendered ?? ""}${c?.stderr ?? ""}`;
+  return `compile ${c ? `ok=${c.ok} exit=${c.exitCode} limit=${c.limit} ${c.timeMs} ms, ${c.cpuMs} ms CPU` : "missing"}; ${run.exit?.message ?? run.error?.message ?? ""}\n${run.diagnostics?.rendered ?? ""}${c?.stderr ?? ""}`;
 }
 
 export async function runToEnd(engine: Engine, input: RunRequestInput): Promise<CollectedRun> {
