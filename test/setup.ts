@@ -9,7 +9,7 @@
  *   engine defaults (compile cache, sandbox temp root, kernel trees) and every `os.tmpdir()` land
  *   there, not in the machine's shared /tmp where `npm run check` and the dev server keep theirs.
  * - After the file, whatever its tests left there fails the file, listed by name.
- * Uid ranges are not the shell's: each test engine names its own (test/sandbox/helpers.ts).
+ * Uid ranges are not the shell's: each test engine names its own, moved by the run's offset (test/sandbox/helpers.ts).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -66,5 +66,6 @@ afterAll(() => {
 declare module "vitest" {
   export interface ProvidedContext {
     testTempRoot: string;
+    uidOffset: number;
   }
 }

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { expect } from "vitest";
+import { expect, inject } from "vitest";
 import { RunRequestSchema, type ProgramRunRequestInput, type RunEvent, type RunRequestInput } from "../../lib/protocol";
 import type { Engine, RunHandle, RunOptions } from "../../sandbox/api";
 import { createEngine, type EngineOptions } from "../../sandbox/index";
@@ -26,13 +26,18 @@ export interface TestEngine {
   dispose(): Promise<void>;
 }
 
-/** A real engine with the bubblewrap driver, or with the docker driver against `docker`'s Engine. */
-export function startTestEngine(uidBase: number, options: Partial<EngineOptions> = {}, docker?: TestDocker): TestEngine {
+/**
+ * A real engine with the bubblewrap driver, or with the docker driver against `docker`'s Engine.
+ * Its sandboxes run as uids from `fileUidBase` (distinct per test file) plus this test run's offset
+ * (test/global-setup.ts), so two runs of the tests on one machine never share a uid.
+ */
+export function startTestEngine(fileUidBase: number, options: Partial<EngineOptions> = {}, docker?: TestDocker): TestEngine {
+  const uidBase = fileUidBase + inject("uidOffset");
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "osbx-test-"));
   fs.chmodSync(base, 0o711); // the sandbox user must traverse it to reach its workspace
   const tempRoot = path.join(base, "sandboxes");
   const cacheDir = path.join(base, "cache");
-  const prefix = `t${uidBase.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const prefix = `t${fileUidBase.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   fs.mkdirSync(tempRoot);
   const driver = docker
     ? new DockerDriver({ ...defaultDockerOptions(), docker: docker.docker, image: docker.image, uidBase })

@@ -39,13 +39,16 @@ describe.each([
 
   describe("resource exhaustion", () => {
     it("fork bomb: stopped at the process limit while another run carries on", async () => {
-      const other = start(t.engine, c(`#include <stdio.h>\n#include <unistd.h>\nint main(void) { usleep(300000); puts("other run fine"); return 0; }\n`));
+      // The other run waits for a line, so it is surely running all the while the bomb goes off.
+      const other = start(t.engine, c(`#include <stdio.h>\nint main(void) { char l[16]; if (!fgets(l, sizeof l, stdin)) return 2; puts("other run fine"); return 0; }\n`));
+      await other.waitFor((e) => e.type === "running");
       const run = await runToEnd(
         t.engine,
         c(`#include <unistd.h>\nint main(void) { for (;;) fork(); }\n`, { limits: { processes: 32, cpuSeconds: 2, wallSeconds: 5 } }),
       );
       expect(run.exit).toMatchObject({ phase: "run", limit: "processes" });
       expect(run.exit!.message).toMatch(/^stopped: process limit of 32 reached; /);
+      other.handle.writeStdin("go\n");
       expect((await other.finished).stdout).toBe("other run fine\n");
     });
 
@@ -202,7 +205,7 @@ describe.each([
     });
 
     it("kill(-1, SIGKILL) and killing the parent hurt neither the server nor another run", async () => {
-      const other = start(t.engine, c(`#include <stdio.h>\n#include <unistd.h>\nint main(void) { usleep(1500000); puts("other run fine"); return 0; }\n`));
+      const other = start(t.engine, c(`#include <stdio.h>\nint main(void) { char l[16]; if (!fgets(l, sizeof l, stdin)) return 2; puts("other run fine"); return 0; }\n`));
       await other.waitFor((e) => e.type === "running");
       const run = await runToEnd(
         t.engine,
@@ -211,6 +214,7 @@ describe.each([
       expect(run.stdout).toContain("kill(parent 1)");
       expect(run.stdout).toContain("still here");
       expect(run.exit).toMatchObject({ exitCode: 0, message: "exited with code 0" });
+      other.handle.writeStdin("go\n");
       expect((await other.finished).stdout).toBe("other run fine\n");
     });
 
@@ -236,7 +240,8 @@ describe.each([
     it("runs cannot see each other: processes, files, /tmp", async () => {
       const first = start(
         t.engine,
-        c(`#include <stdio.h>\n#include <unistd.h>\nint main(void) { FILE *f = fopen("/tmp/first-secret", "w"); fputs("s", f); fclose(f); puts("written"); fflush(stdout); sleep(2); return 0; }\n`),
+        // It waits for a line after writing: surely running while the second looks.
+        c(`#include <stdio.h>\nint main(void) { FILE *f = fopen("/tmp/first-secret", "w"); fputs("s", f); fclose(f); puts("written"); fflush(stdout); char l[16]; return fgets(l, sizeof l, stdin) ? 0 : 2; }\n`),
       );
       try {
         await first.waitFor((e) => e.type === "stdout");
@@ -247,6 +252,9 @@ describe.each([
         expect(second.stdout).toMatch(/^\/tmp:\n\n\/work:\nmain\.c\n/); // an empty /tmp of its own
         expect(second.stdout).toMatch(/^[345]$/m); // its own PID 1, the program, sh, ls/grep: nothing of the other run
         expect(second.stdout).toContain("/tmp/first-secret: No such file or directory");
+        expect(first.collected.exit, "the first run still going while the second looked").toBeUndefined();
+        first.handle.writeStdin("done\n");
+        expect((await first.finished).exit).toMatchObject({ exitCode: 0 });
       } finally {
         first.handle.kill();
         await first.finished;
@@ -396,8 +404,8 @@ describe.each([
         expect(run.stdout).toContain(`${p}: No such file or directory`);
       }
       const uid = Number(/uid=(\d+)/.exec(run.stdout)![1]);
-      expect(uid).toBeGreaterThanOrEqual(uidBase);
-      expect(uid).toBeLessThan(uidBase + 2);
+      expect(uid).toBeGreaterThanOrEqual(t.uidBase);
+      expect(uid).toBeLessThan(t.uidBase + 2);
       expect(run.stdout).toMatch(/CapEff:\s+0+\n/);
       expect(run.stdout).toMatch(/CapBnd:\s+0+\n/);
       expect(run.stdout).toMatch(/NoNewPrivs:\s+1\n/);
@@ -447,7 +455,7 @@ describe.each([
         // The container's ulimits cap every process; container-init sets the run's own within them.
         expect((hc.Ulimits ?? []).map((u) => u.Name).sort()).toEqual(["core", "fsize", "nofile", "nproc"]);
         expect(hc.Tmpfs?.["/work"]).toMatch(/size=67108864/);
-        expect(info.Config.User).toMatch(/^30000[01]:30000[01]$/);
+        expect([`${t.uidBase}:${t.uidBase}`, `${t.uidBase + 1}:${t.uidBase + 1}`]).toContain(info.Config.User);
         expect(info.Config.Labels?.["org.osbyexample.owner"]).toContain(String(process.pid));
       } finally {
         run.handle.kill();
@@ -464,7 +472,7 @@ describe.each([
         script,
         `import { createEngine } from ${JSON.stringify(path.join(ROOT, "sandbox/index.ts"))};
         import { DockerDriver, defaultDockerOptions } from ${JSON.stringify(path.join(ROOT, "sandbox/drivers/docker.ts"))};
-        const driver = new DockerDriver({ ...defaultDockerOptions(), image: ${JSON.stringify((t.driver as DockerDriver).options.image)}, uidBase: ${uidBase + 10} });
+        const driver = new DockerDriver({ ...defaultDockerOptions(), image: ${JSON.stringify((t.driver as DockerDriver).options.image)}, uidBase: ${t.uidBase + 10} });
         const engine = createEngine({ driver, namePrefix: "crash-${process.pid}", concurrency: 1, cacheDir: ${JSON.stringify(path.join(t.tempRoot, "crash-cache"))} });
         engine.run({ language: "c", files: [{ name: "main.c", content: ${JSON.stringify(SLEEPER)}}], flags: [], args: [] },
           (e) => { if (e.type === "stdout") console.log("RUNNING"); else if (e.type === "exit" || e.type === "error") console.log(JSON.stringify(e)); });
@@ -508,7 +516,7 @@ describe.each([
         Labels: { "org.osbyexample.sandbox": "1", "org.osbyexample.owner": `${os.hostname()} 999999999 1` },
         HostConfig: { NetworkMode: "none" },
       });
-      const next = new DockerDriver({ ...(t.driver as DockerDriver).options, uidBase: uidBase + 20 });
+      const next = new DockerDriver({ ...(t.driver as DockerDriver).options, uidBase: t.uidBase + 20 });
       await next.prepare();
       await expect(stale.inspect()).rejects.toMatchObject({ statusCode: 404 });
       expect(await api.listContainers({ all: true, filters: { name: [crashed] } }), "containers of the crashed server after the next start").toEqual([]);
