@@ -7,10 +7,9 @@ export default defineConfig({
   testDir: "e2e",
   timeout: 60_000,
   workers: 1,
-  // One retry, reported as "flaky": the slide-fit and print layout checks have a race that shows
-  // about once in a few clean runs (a code block measured 2 lines short; a print with every page);
-  // being chased, see the closing note. A test that fails twice still fails the run.
-  retries: 1,
+  // No retries: a test that fails once fails the run. (The slide fit's "2 lines short" was a fit
+  // measured while reveal.js slid an arrow into place; components/runner/console-fit.ts now reads
+  // the arrows' layout boxes.)
   reporter: [["list"]],
   use: {
     baseURL: `http://127.0.0.1:${PORT}`,
