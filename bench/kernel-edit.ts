@@ -71,7 +71,7 @@ async function subjectFor(profile: KernelProfile): Promise<Subject> {
   };
 }
 
-async function engineOnce(engine: ReturnType<typeof createEngine>, subject: Subject, round: number): Promise<{ firstLineMs: number; buildMs: number }> {
+async function engineOnce(engine: ReturnType<typeof createEngine>, subject: Subject, round: number): Promise<{ firstLineMs: number; buildMs: number; hungAfterFirstLine?: string }> {
   const { content, firstLine } = subject.edit(round, "engine");
   const request = RunRequestSchema.parse({ language: "kernel", kernel: subject.profile.name, files: [{ name: subject.file, content }] });
   const start = performance.now();
@@ -87,9 +87,12 @@ async function engineOnce(engine: ReturnType<typeof createEngine>, subject: Subj
     }
     if (event.type === "exit" || event.type === "error") ending = event.message;
   }).done;
-  if (serial.split("\n")[0]!.replace(/\r$/, "") !== firstLine || ending !== "kernel exited: success") {
+  if (serial.split("\n")[0]!.replace(/\r$/, "") !== firstLine) {
     throw new Error(`${subject.profile.name}: engine round ${round}: ${ending}; serial ${JSON.stringify(serial.slice(0, 200))}`);
   }
+  // The edit → first line figure stands; a kernel that then hangs (eduOS-rs ws25 now and then under
+  // load, on the host too) is counted and reported, not taken for the engine's failure.
+  if (ending !== "kernel exited: success") return { firstLineMs, buildMs, hungAfterFirstLine: `round ${round}: ${ending}; serial ends ${JSON.stringify(serial.slice(-60))}` };
   return { firstLineMs, buildMs };
 }
 
@@ -116,7 +119,8 @@ async function bareOnce(base: string, subject: Subject, round: number): Promise<
     if (build.exitCode !== 0) throw new Error(`${profile.name}: bare build failed: ${build.stderr.slice(-2000)}`);
     const bootStart = performance.now();
     const boot = await bootKernel(profile, tree.imagePath);
-    if (boot.outcome.kind !== "success" || boot.stdout.split("\n")[0]!.replace(/\r$/, "") !== firstLine || boot.firstLineMs === null) {
+    // As for the engine: the first line is what is measured, a later hang is the kernel's.
+    if (boot.stdout.split("\n")[0]!.replace(/\r$/, "") !== firstLine || boot.firstLineMs === null) {
       throw new Error(`${profile.name}: bare boot: ${boot.outcome.message}; ${boot.stdout.slice(0, 200)}`);
     }
     return { firstLineMs: bootStart - start + boot.firstLineMs, buildMs: build.ms };
@@ -138,17 +142,18 @@ async function main() {
   }
   // Bare trees on the warm trees' file system, so big artifacts are hard-linked as in the engine.
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "bench-kernel-"));
-  const results: Array<{ subject: Subject; engine: number[]; bare: number[]; engineBuild: number[]; bareBuild: number[] }> = [];
+  const results: Array<{ subject: Subject; engine: number[]; bare: number[]; engineBuild: number[]; bareBuild: number[]; unfinished: string[] }> = [];
   try {
     for (const profile of profiles) {
       const subject = await subjectFor(profile);
-      const result = { subject, engine: [] as number[], bare: [] as number[], engineBuild: [] as number[], bareBuild: [] as number[] };
+      const result = { subject, engine: [] as number[], bare: [] as number[], engineBuild: [] as number[], bareBuild: [] as number[], unfinished: [] as string[] };
       await engineOnce(engine, subject, 0); // page cache and the first sandbox's set-up
       await bareOnce(base, subject, 0);
       for (let round = 1; round <= ROUNDS; round++) {
         // Alternate, so both see the same machine load.
         const e = await engineOnce(engine, subject, round);
         const b = await bareOnce(base, subject, round);
+        if (e.hungAfterFirstLine) result.unfinished.push(e.hungAfterFirstLine);
         result.engine.push(e.firstLineMs);
         result.engineBuild.push(e.buildMs);
         result.bare.push(b.firstLineMs);
@@ -171,6 +176,7 @@ async function main() {
     console.log(`  engine (run tree + build in bwrap + QEMU in bwrap)  ${fmt(e)}   (build ${fmt(median(r.engineBuild))})`);
     console.log(`  bare   (run tree + build on the host + QEMU)        ${fmt(b)}   (build ${fmt(median(r.bareBuild))})`);
     console.log(`  ratio engine/bare: ${(e / b).toFixed(2)}×   target ≤ ${target} ms: ${e <= target ? "met" : "MISSED"}`);
+    for (const u of r.unfinished) console.log(`  engine run did not finish after its first line, ${u}`);
   }
 }
 
