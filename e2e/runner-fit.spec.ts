@@ -47,6 +47,35 @@ test.describe("the whole example on the slide", () => {
     await page.screenshot({ path: path.join(SHOTS, "fit-fork-1280.png") });
   });
 
+  test("the fit ignores where reveal.js's arrows are mid-animation (they slide in and bounce by transforms)", async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // A vertical slide (its up arrow shows) whose 22-line example fills the room above the arrows.
+    await page.goto("/decks/os-processes#/_fork_exec_wait_a_shell");
+    await ready(page);
+    const runner = page.locator("section.present:not(.stack) [data-runner]");
+    await expect(runner.locator(".ace_editor")).toBeVisible({ timeout: 30_000 });
+    await expect.poll(async () => (await editorRows(runner)).rendered, { timeout: 10_000 }).toBe(22);
+    await expect(page.locator(".reveal .controls .navigate-up.enabled")).toHaveCount(1);
+    // Move the up arrow by a transform, as its slide-in and bounce animations do (here far enough to
+    // be over the example), and make the slide fit again: the arrow's place is its layout box, so
+    // the example keeps all its rows.
+    await page.evaluate(() => {
+      const up = document.querySelector<HTMLElement>(".reveal .controls .navigate-up")!;
+      up.style.transition = "none";
+      up.style.animation = "none";
+      up.style.transform = "translate(-600px, -60px)";
+      window.dispatchEvent(new Event("resize"));
+    });
+    // A later fit that would give rows up would do so within a few frames; wait for several.
+    await page.evaluate(() => new Promise<void>((done) => {
+      let n = 0;
+      const tick = () => (++n >= 10 ? done() : requestAnimationFrame(tick));
+      requestAnimationFrame(tick);
+    }));
+    expect((await editorRows(runner)).rendered).toBe(22);
+    await expect(runner.locator(".runner-more")).toHaveCount(0);
+  });
+
   test("a slide without room says how many lines are below and scrolls", async ({ page }) => {
     await page.setViewportSize({ width: 1280, height: 800 });
     // Another example's code on the same slide: the shared height no longer holds all of it.
