@@ -121,6 +121,7 @@ describe("kernel profile: boot arguments and image kinds", () => {
     expect(externalProfile({ ...stage, qemu: { binary: "/opt/qemu/bin/qemu-system-x86_64" } }).qemu.binary).toBe("/opt/qemu/bin/qemu-system-x86_64");
     expect(problem({ ...stage, qemu: { binary: "/bin/sh" } })).toMatch(/qemu\.binary: must be x86_64 or i386, or an absolute path to a qemu-system-\* binary/);
     expect(problem({ ...stage, qemu: { binary: "qemu-system-x86_64" } })).toMatch(/qemu\.binary: must be/);
+    expect(problem({ ...stage, qemu: { binary: "constructor" } })).toMatch(/qemu\.binary: must be/);
   });
 
   it("takes a whole QEMU command line only with {image} in it, and not mixed with the engine's", () => {

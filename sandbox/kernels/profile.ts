@@ -387,7 +387,7 @@ const ExternalKernelConfigSchema = z.strictObject({
       binary: z
         .string()
         .refine(
-          (b) => b in QEMU_SYSTEMS || (path.isAbsolute(b) && /^qemu-system-[a-z0-9_]+$/.test(path.basename(b))),
+          (b) => Object.hasOwn(QEMU_SYSTEMS, b) || (path.isAbsolute(b) && /^qemu-system-[a-z0-9_]+$/.test(path.basename(b))),
           `must be ${Object.keys(QEMU_SYSTEMS).join(" or ")}, or an absolute path to a qemu-system-* binary`,
         )
         .optional(),
@@ -446,7 +446,7 @@ export function externalProfile(config: ExternalKernelConfig): KernelProfile {
   }
 
   const imageKind: ImageKind = c.imageKind ?? "elf-kernel";
-  const binary = c.qemu?.binary === undefined ? QEMU_SYSTEMS.x86_64! : (QEMU_SYSTEMS[c.qemu.binary] ?? c.qemu.binary);
+  const binary = c.qemu?.binary === undefined ? QEMU_SYSTEMS.x86_64! : (Object.hasOwn(QEMU_SYSTEMS, c.qemu.binary) ? QEMU_SYSTEMS[c.qemu.binary]! : c.qemu.binary);
   let args: string[];
   if (c.qemu?.args) {
     const shaping = (["memoryMiB", "machine", "cpu", "smp", "extraArgs"] as const).filter((k) => c.qemu?.[k] !== undefined);
@@ -458,7 +458,7 @@ export function externalProfile(config: ExternalKernelConfig): KernelProfile {
     const extraArgs = c.qemu?.extraArgs ?? [];
     extraArgs.forEach((arg, i) => {
       const option = arg.startsWith("--") ? arg.slice(1) : arg;
-      const why = QEMU_ENGINE_OPTIONS[option];
+      const why = Object.hasOwn(QEMU_ENGINE_OPTIONS, option) ? QEMU_ENGINE_OPTIONS[option] : undefined;
       if (why) fail(`qemu.extraArgs[${i}]: ${arg} is not allowed: ${why}`);
     });
     args = qemuArgs({
