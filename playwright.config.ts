@@ -46,6 +46,9 @@ export default defineConfig({
     },
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,
+    // SIGINT: the server stops its runs and removes its prepared sandboxes (their cgroups and tmpfs
+    // mounts). Playwright's default, SIGKILL, left them behind after every run.
+    gracefulShutdown: { signal: "SIGINT", timeout: 20_000 },
     timeout: 120_000,
   },
 });

@@ -1,6 +1,6 @@
 /**
  * Runnable examples in real Chromium against the real server and sandbox: edit and run with
- * Ctrl+Enter, stdin from the input line, compile errors on the right line, Stop and limits,
+ * Ctrl+Enter, stdin from the input line and EOF, compile errors on the right line, Stop and limits,
  * editor keys versus slide keys, edits that survive a reload, Reset.
  */
 import { expect, test, type Locator, type Page } from "@playwright/test";
@@ -76,6 +76,25 @@ test.describe("runnable examples", () => {
     await runner.locator("button.runner-line.runner-error").first().click();
     await expect(runner.locator(".ace_gutter-active-line")).toHaveText("4");
     await page.screenshot({ path: path.join(SHOTS, "runner-compile-error.png") });
+  });
+
+  test("EOF ends the program's input: a read then sees end-of-file, with or without a last line", async ({ page }) => {
+    const slide = await openSlide(page, "_input");
+    const runner = slide.locator("[data-runner]");
+    // EOF with nothing typed: fgets() sees end-of-file and the program returns 1. Without the
+    // end-of-file it would wait until the wall-clock limit, which says so in other words.
+    await runner.getByRole("button", { name: /Run/ }).click();
+    await expect(runner.locator(".runner-console")).toContainText("Your name?", { timeout: 30_000 });
+    await runner.getByRole("button", { name: "EOF" }).click();
+    await expect(runner.locator(".runner-status")).toContainText(/^exited with code 1 · /, { timeout: 30_000 });
+    // Typed text then Ctrl+D: the line goes first, then end-of-file.
+    await runner.getByRole("button", { name: /Run/ }).click();
+    await expect(runner.getByLabel("program input")).toBeVisible({ timeout: 30_000 });
+    const input = runner.getByLabel("program input");
+    await input.fill("Grace");
+    await input.press("Control+d");
+    await expect(runner.locator(".runner-console")).toContainText("Hello, Grace", { timeout: 30_000 });
+    await expect(runner.locator(".runner-status")).toContainText(/^exited with code 0 · /, { timeout: 30_000 });
   });
 
   test("Stop ends an endless loop; the memory limit stops a greedy program", async ({ page }) => {
@@ -203,7 +222,7 @@ test("kernel lab: Run builds the teaching kernel with the slide's file and strea
 test("a server restart cuts a run off with 'connection lost'; the page reconnects by itself", async ({ page }) => {
   // A server of its own, so that the test can stop and start it.
   const { spawn } = await import("node:child_process");
-  const port = 3211;
+  const port = Number(process.env.E2E_PORT ?? 3210) + 1; // beside the suite's server, in the same range
   const start = () => {
     const child = spawn("node_modules/.bin/tsx", ["server/index.ts"], {
       env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", NODE_ENV: "production", CONTENT_DIR: "test/fixtures/e2e-content" },
@@ -247,6 +266,11 @@ test("a server restart cuts a run off with 'connection lost'; the page reconnect
       timeout: 30_000,
     });
   } finally {
-    server.kill("SIGINT");
+    // Stopped and gone before the test ends: its engine removes its prepared sandboxes on the way out.
+    if (server.exitCode === null && server.signalCode === null) {
+      const gone = new Promise((resolve) => server.once("exit", resolve));
+      server.kill("SIGINT");
+      await gone;
+    }
   }
 });

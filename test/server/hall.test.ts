@@ -105,7 +105,9 @@ describe("a lecture hall", () => {
     const full = await serve(275_000, { concurrency: 1, maxWaitSeconds: 0 });
     try {
       const sleeping = student(full.base, "10.9.0.1", SLEEPER);
-      while ((await full.t.engine.health()).running === 0) await new Promise((r) => setTimeout(r, 50));
+      const deadline = Date.now() + 60_000;
+      while ((await full.t.engine.health()).running === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect((await full.t.engine.health()).running, "the sleeper holds the only slot").toBe(1);
       const refused = await student(full.base, "10.9.0.2", HELLO);
       expect(refused.at(-1)).toMatchObject({ type: "error", code: "busy", retryAfterSeconds: expect.any(Number) });
       expect((refused.at(-1) as { message: string }).message).toMatch(/estimated [\d.]+ s for this one/);
