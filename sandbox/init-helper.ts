@@ -18,12 +18,7 @@
  * kill(-1, SIGKILL) do no harm. It is not dumpable, so the program cannot reach its fds 4 and 5
  * through /proc/1/fd. It is our own code, compiled once on the host with the host's gcc.
  */
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import fs from "node:fs";
-import fsp from "node:fs/promises";
-import path from "node:path";
-import { promisify } from "node:util";
+import { buildHelperBinary } from "./helper-binary";
 
 /** The fd sandbox-init writes "ready" and then the program's status to. */
 export const STATUS_FD = 4;
@@ -185,29 +180,12 @@ export function encodeCommand(command: InitCommand): Buffer {
   return Buffer.from(`${fields.join("\0")}\0`);
 }
 
-const run = promisify(execFile);
-
 /**
  * Builds sandbox-init into `dir` (once per source version) and returns its path. The binary is
  * world-readable and executable so the sandbox user can bind and run it.
  */
-export async function buildInitHelper(dir: string): Promise<string> {
-  const hash = createHash("sha256").update(INIT_SOURCE).digest("hex").slice(0, 16);
-  const binary = path.join(dir, `sandbox-init-${hash}`);
-  if (fs.existsSync(binary)) return binary;
-  await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
-  const source = path.join(dir, `sandbox-init-${hash}-${process.pid}.c`);
-  const temp = `${binary}.${process.pid}.tmp`;
-  await fsp.writeFile(source, INIT_SOURCE);
-  try {
-    await run("/usr/bin/gcc", ["-O2", "-Wall", "-o", temp, source], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
-    await fsp.chmod(temp, 0o555);
-    await fsp.rename(temp, binary);
-  } finally {
-    await fsp.rm(source, { force: true });
-    await fsp.rm(temp, { force: true });
-  }
-  return binary;
+export function buildInitHelper(dir: string): Promise<string> {
+  return buildHelperBinary(dir, "sandbox-init", INIT_SOURCE, 0o555);
 }
 
 export type ProgramStatus = { kind: "exit"; code: number } | { kind: "signal"; signal: number } | { kind: "error"; message: string };

@@ -25,12 +25,10 @@
  * Built once per source version with the host's gcc, as sandbox-init is.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
-import path from "node:path";
 import readline from "node:readline";
 import { promisify } from "node:util";
+import { buildHelperBinary } from "./helper-binary";
 
 export const MOUNT_HELPER_SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -155,24 +153,8 @@ export const processMounter: Mounter = {
 };
 
 /** Builds sandbox-mount into `dir` (once per source version) and returns its path. */
-export async function buildMountHelper(dir: string): Promise<string> {
-  const hash = createHash("sha256").update(MOUNT_HELPER_SOURCE).digest("hex").slice(0, 16);
-  const binary = path.join(dir, `sandbox-mount-${hash}`);
-  if (fs.existsSync(binary)) return binary;
-  await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
-  const unique = `${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const source = path.join(dir, `sandbox-mount-${hash}-${unique}.c`);
-  const temp = `${binary}.${unique}.tmp`;
-  await fsp.writeFile(source, MOUNT_HELPER_SOURCE);
-  try {
-    await exec("/usr/bin/gcc", ["-O2", "-Wall", "-o", temp, source], { env: { PATH: "/usr/bin:/bin" } as unknown as NodeJS.ProcessEnv });
-    await fsp.chmod(temp, 0o500);
-    await fsp.rename(temp, binary);
-  } finally {
-    await fsp.rm(source, { force: true });
-    await fsp.rm(temp, { force: true });
-  }
-  return binary;
+export function buildMountHelper(dir: string): Promise<string> {
+  return buildHelperBinary(dir, "sandbox-mount", MOUNT_HELPER_SOURCE, 0o500);
 }
 
 /** The same steps with the server's own file calls (no helper): for tools and as the fallback. */

@@ -9,6 +9,7 @@
  * tab or two each and a burst when everyone presses Run at once. CLIENT_LIMITS overrides them.
  */
 import { z } from "zod";
+import { readJsonSettings } from "./json-settings";
 import { createUsageStore, type UsageStore } from "./usage-store";
 
 export interface ClientLimits {
@@ -44,19 +45,7 @@ const ClientLimitsSchema = z
 
 /** Defaults, then CLIENT_LIMITS (JSON, e.g. `{"maxConnectionsPerClient":32}`) from the environment. */
 export function readClientLimits(env: Record<string, string | undefined> = process.env): ClientLimits {
-  if (!env.CLIENT_LIMITS) return { ...defaultClientLimits };
-  let json: unknown;
-  try {
-    json = JSON.parse(env.CLIENT_LIMITS);
-  } catch (error) {
-    throw new Error(`CLIENT_LIMITS is not valid JSON: ${(error as Error).message}`);
-  }
-  const parsed = ClientLimitsSchema.safeParse(json);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
-    throw new Error(`CLIENT_LIMITS: ${issues} (keys: ${Object.keys(defaultClientLimits).join(", ")})`);
-  }
-  return { ...defaultClientLimits, ...parsed.data };
+  return readJsonSettings("CLIENT_LIMITS", env.CLIENT_LIMITS, defaultClientLimits, ClientLimitsSchema);
 }
 
 export interface ClientLimiter {

@@ -12,6 +12,7 @@
  * milliseconds each uses a few CPU seconds an hour) and tight for a script looping on the CPU limit.
  */
 import { z } from "zod";
+import { readJsonSettings } from "./json-settings";
 import type { AbuseFlag, UsageStore, UsageWindow } from "./usage-store";
 
 export const QuotaSettingsSchema = z
@@ -39,19 +40,7 @@ export const defaultQuotaSettings: QuotaSettings = {
 
 /** Defaults, then QUOTAS (JSON) from the environment. */
 export function readQuotaSettings(env: Record<string, string | undefined> = process.env): QuotaSettings {
-  if (!env.QUOTAS) return { ...defaultQuotaSettings };
-  let json: unknown;
-  try {
-    json = JSON.parse(env.QUOTAS);
-  } catch (err) {
-    throw new Error(`QUOTAS is not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = QuotaSettingsSchema.partial().safeParse(json);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
-    throw new Error(`QUOTAS: ${issues} (keys: ${Object.keys(defaultQuotaSettings).join(", ")})`);
-  }
-  return { ...defaultQuotaSettings, ...parsed.data };
+  return readJsonSettings("QUOTAS", env.QUOTAS, defaultQuotaSettings, QuotaSettingsSchema.partial());
 }
 
 export interface QuotaRefusal {

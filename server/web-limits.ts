@@ -5,6 +5,7 @@
  * `WEB_LIMITS='{"headersTimeoutSeconds":5}'`. A bad value stops the server with its name.
  */
 import { z } from "zod";
+import { readJsonSettings } from "./json-settings";
 
 export interface WebLimits {
   /** The request line and headers must arrive within this (Node's headersTimeout). */
@@ -56,21 +57,7 @@ const WebLimitsSchema = z
 
 /** Defaults, then WEB_LIMITS from the environment; throws with a readable message on a bad value. */
 export function readWebLimits(env: Record<string, string | undefined> = process.env): WebLimits {
-  let limits = { ...defaultWebLimits };
-  if (env.WEB_LIMITS) {
-    let json: unknown;
-    try {
-      json = JSON.parse(env.WEB_LIMITS);
-    } catch (error) {
-      throw new Error(`WEB_LIMITS is not valid JSON: ${(error as Error).message}`);
-    }
-    const parsed = WebLimitsSchema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
-      throw new Error(`WEB_LIMITS: ${issues} (keys: ${Object.keys(defaultWebLimits).join(", ")})`);
-    }
-    limits = { ...limits, ...parsed.data };
-  }
+  const limits = readJsonSettings("WEB_LIMITS", env.WEB_LIMITS, defaultWebLimits, WebLimitsSchema);
   // Node refuses a request timeout shorter than the headers timeout.
   if (limits.requestTimeoutSeconds < limits.headersTimeoutSeconds) {
     throw new Error(
