@@ -28,10 +28,14 @@ async function main(): Promise<void> {
   let config: ReturnType<typeof readServerConfig>;
   let webLimits: ReturnType<typeof readWebLimits>;
   let clientLimits: ReturnType<typeof readClientLimits>;
+  let quotaSettings: ReturnType<typeof readQuotaSettings>;
+  let allowedOrigins: string[];
   try {
     config = readServerConfig();
     webLimits = readWebLimits();
     clientLimits = readClientLimits();
+    quotaSettings = readQuotaSettings();
+    allowedOrigins = readAllowedOrigins();
   } catch (err) {
     console.error(`OSByExample cannot start: ${(err as Error).message}`);
     process.exit(1);
@@ -45,15 +49,15 @@ async function main(): Promise<void> {
   const redis = await connectRedisFromEnv(process.env, { name: `osbe-${config.port}` });
   // The course may name its own images (content/course.json); a broken file stops the start with its name.
   const course = readCourseConfig(config.contentDir);
-  // Pages of other sites may not use /ws or send requests that act (server/origin.ts); a bad ALLOWED_ORIGINS stops the start.
-  const origins = createOriginPolicy(readAllowedOrigins());
+  // Pages of other sites may not use /ws or send requests that act (server/origin.ts).
+  const origins = createOriginPolicy(allowedOrigins);
   const logForeign = (req: http.IncomingMessage) => (why: string) =>
     log.warn({ event: "refusal", reason: "origin", origin: req.headers.origin, host: req.headers.host, forwardedHost: req.headers["x-forwarded-host"], path: req.url?.slice(0, 200) }, why);
   const engine = createEngine({ environments: course.images });
   const store = createUsageStore(redis);
   const limiter = createClientLimiter(clientLimits, Date.now, store);
   const metrics = createMetrics(engine);
-  const quotas = createQuotas(store, readQuotaSettings());
+  const quotas = createQuotas(store, quotaSettings);
   const accounting = createRunAccounting({ limiter, quotas, metrics, log });
   let draining = false;
   // Sign-ins and refused control messages: one JSON line each, like runs and refusals.

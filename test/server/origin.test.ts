@@ -58,6 +58,6 @@ describe("origin policy", () => {
     child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
     expect(code).toBe(1);
-    expect(output).toContain("ALLOWED_ORIGINS: 'course.example' is not an origin");
+    expect(output).toContain("OSByExample cannot start: ALLOWED_ORIGINS: 'course.example' is not an origin");
   }, 90_000);
 });
