@@ -63,6 +63,17 @@ test.describe("security headers (issue 16, finding 7)", () => {
       expect(res.headers()["x-content-type-options"], url).toBe("nosniff");
       expect(res.headers()["x-powered-by"], url).toBeUndefined();
     }
+
+    // The custom server's own answers (a run, a malformed path) carry the common headers as well.
+    const run = await request.post("/api/run", { data: { language: "c", code: "int main(void) { return 0; }" } });
+    const bad = await request.get("/decks/%E0%A4%A");
+    for (const res of [run, bad]) {
+      expect(res.headers()["x-content-type-options"], res.url()).toBe("nosniff");
+      expect(res.headers()["referrer-policy"], res.url()).toBe("strict-origin-when-cross-origin");
+      expect(res.headers()["x-frame-options"], res.url()).toBe("SAMEORIGIN");
+    }
+    expect(run.status()).toBe(200);
+    expect(bad.status()).toBe(400);
   });
 
   test("an SVG opened directly cannot script the site", async ({ page }) => {

@@ -21,6 +21,7 @@ import { createUsageStore } from "./usage-store";
 import { httpServerOptions, readWebLimits } from "./web-limits";
 import { createLive } from "./live";
 import { createPrewarmer } from "./prewarm";
+import { COMMON_HEADERS } from "../lib/web/security-headers";
 import { createOriginPolicy, readAllowedOrigins, refuseForeignRequest, refuseForeignUpgrade } from "./origin";
 
 async function main(): Promise<void> {
@@ -108,6 +109,9 @@ async function main(): Promise<void> {
   }
 
   const server = http.createServer(httpServerOptions(webLimits), (req, res) => {
+    // The server's own answers (runs, live lecture, refusals) carry the site's common headers too;
+    // Next.js sets the same ones on what it answers.
+    for (const { key, value } of COMMON_HEADERS) res.setHeader(key, value);
     if (decodablePath(req.url) === null) {
       log.warn({ event: "malformed-path", client: clientAddress(req), method: req.method, url: req.url?.slice(0, 200) }, "malformed path answered 400");
       return answerMalformedPath(res);
