@@ -18,6 +18,14 @@ async function openHidden(page: Page): Promise<Locator> {
   return runner;
 }
 
+/** Clicks into the editor until it has the keyboard (after a run the console grows and the editor moves). */
+async function focusEditor(runner: Locator): Promise<void> {
+  await expect(async () => {
+    await runner.locator(".ace_content").click();
+    await expect(runner.locator("textarea.ace_text-input")).toBeFocused({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
 async function runAndExpect(runner: Locator, output: string): Promise<void> {
   await runner.getByRole("button", { name: /Run/ }).click();
   await expect(runner.locator(".runner-status")).toContainText("exited with code 0", { timeout: 60_000 });
@@ -32,7 +40,7 @@ test.beforeEach(async ({ context }) => {
 test("Ctrl+A and typing a new program keeps the hidden prelude first and the postlude last", async ({ page }) => {
   const runner = await openHidden(page);
   await page.evaluate(() => localStorage.clear());
-  await runner.locator(".ace_content").click();
+  await focusEditor(runner);
   await page.keyboard.press("Control+A");
   await page.keyboard.press("Delete");
   // One line: the editor closes brackets by itself, and typing the closer steps over it.
@@ -46,7 +54,7 @@ test("a paste over a hidden group, then undo, redo and Reset: each runs with the
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const runner = await openHidden(page);
   await page.evaluate(() => localStorage.clear());
-  await runner.locator(".ace_content").click();
+  await focusEditor(runner);
   // From the end of value()'s closing brace (row 3) to the end: the hidden helper group that
   // stands before main() is inside the selection.
   await page.keyboard.press("Control+Home");
@@ -59,18 +67,18 @@ test("a paste over a hidden group, then undo, redo and Reset: each runs with the
   await expect(runner.locator(".ace_content")).toContainText("+ 1");
   await runAndExpect(runner, "43!");
 
-  await runner.locator(".ace_content").click();
+  await focusEditor(runner);
   await page.keyboard.press("Control+Z");
   await expect(runner.locator(".ace_content")).not.toContainText("+ 1");
   await runAndExpect(runner, "42");
 
-  await runner.locator(".ace_content").click();
+  await focusEditor(runner);
   await page.keyboard.press("Control+Shift+Z");
   await expect(runner.locator(".ace_content")).toContainText("+ 1");
   await runAndExpect(runner, "43!");
 
   // A second Ctrl+A replacement, undone: the groups come back to where they were.
-  await runner.locator(".ace_content").click();
+  await focusEditor(runner);
   await page.keyboard.press("Control+A");
   await page.keyboard.press("Delete");
   await page.keyboard.press("Control+Z");
